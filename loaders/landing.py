@@ -1,0 +1,131 @@
+"""The landing zone's commit protocol.
+
+A load writes its three Parquet files (events, quarantine, audit) into a private folder under
+``landing/_incomplete`` and then renames that folder into ``landing/loads`` in one step. The
+rename is the commit: readers either see the whole load or none of it, and a load killed at any
+earlier point leaves only an incomplete folder that the next load removes. Loads take an
+exclusive file lock so that deduplication against earlier loads sees every committed load; they
+never touch the DuckDB warehouse file, so building and BI reads never wait for them.
+"""
+
+import fcntl
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .paths import WarehousePaths
+from .schema import AUDIT_SCHEMA, LANDED_EVENT_SCHEMA, QUARANTINE_SCHEMA
+
+EMPTY_LOAD_ID = "00000000T000000000000-empty"
+
+
+@contextmanager
+def load_lock(paths: WarehousePaths) -> Iterator[None]:
+    paths.landing.mkdir(parents=True, exist_ok=True)
+    with paths.load_lock.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_landing(paths: WarehousePaths) -> None:
+    """Create the layout, with one empty load so that readers' globs always match a file."""
+    for folder in (paths.loads, paths.landing_tmp, paths.inbox, paths.archive, paths.scratch):
+        folder.mkdir(parents=True, exist_ok=True)
+    empty = paths.loads / EMPTY_LOAD_ID
+    if empty.exists():
+        return
+    staging = paths.landing_tmp / EMPTY_LOAD_ID
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for name, schema in (
+        ("events", LANDED_EVENT_SCHEMA),
+        ("quarantine", QUARANTINE_SCHEMA),
+        ("audit", AUDIT_SCHEMA),
+    ):
+        pq.write_table(pa.Table.from_pylist([], schema=schema), staging / f"{name}.parquet")
+    _fsync_folder(staging)
+    os.rename(staging, empty)
+    _fsync_folder(paths.loads)
+
+
+def remove_incomplete_loads(paths: WarehousePaths) -> list[str]:
+    """Remove what killed loads left behind. Call only while holding the load lock."""
+    removed = []
+    if paths.landing_tmp.exists():
+        for leftover in sorted(paths.landing_tmp.iterdir()):
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover.name)
+    return removed
+
+
+def committed_load_ids(paths: WarehousePaths) -> list[str]:
+    if not paths.loads.exists():
+        return []
+    return sorted(p.name for p in paths.loads.iterdir() if (p / "audit.parquet").exists())
+
+
+def previous_load_with_hash(paths: WarehousePaths, file_sha256: str) -> str | None:
+    con = duckdb.connect()
+    try:
+        row = con.execute(
+            "select load_id from read_parquet(?) where file_sha256 = ? order by load_id limit 1",
+            [paths.audit_glob(), file_sha256],
+        ).fetchone()
+    finally:
+        con.close()
+    return row[0] if row else None
+
+
+def next_load_time(paths: WarehousePaths) -> datetime:
+    """A load time later than every committed load's, so load time is a safe watermark."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    con = duckdb.connect()
+    try:
+        (latest,) = con.execute(
+            "select max(loaded_at) from read_parquet(?)", [paths.audit_glob()]
+        ).fetchone()
+    finally:
+        con.close()
+    if latest is not None and latest >= now:
+        return latest + timedelta(microseconds=1)
+    return now
+
+
+def new_load_id(load_time: datetime, file_sha256: str) -> str:
+    return load_time.strftime("%Y%m%dT%H%M%S%f") + "-" + file_sha256[:12]
+
+
+def staging_folder(paths: WarehousePaths, load_id: str) -> Path:
+    folder = paths.landing_tmp / load_id
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def commit(paths: WarehousePaths, staged: Path) -> Path:
+    for child in staged.iterdir():
+        with child.open("rb") as handle:
+            os.fsync(handle.fileno())
+    _fsync_folder(staged)
+    target = paths.loads / staged.name
+    os.rename(staged, target)
+    _fsync_folder(paths.loads)
+    return target
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

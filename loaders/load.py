@@ -1,0 +1,239 @@
+"""Load one file into the landing zone: read, validate, deduplicate, write, commit, audit."""
+
+import hashlib
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import landing
+from .paths import WarehousePaths
+from .readers import detect_format, read_records
+from .schema import AUDIT_SCHEMA
+from .validation import classify_sql
+
+FAULT_ENV = "CHAT_ANALYTICS_FAULT_AT"
+LOAD_STEPS = ("read", "validated", "events_written", "quarantine_written", "audit_written")
+SCRATCH_MEMORY_LIMIT = "1GB"
+
+ProgressCallback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    source_file: str
+    load_id: str | None
+    records_read: int
+    records_accepted: int
+    records_duplicate: int
+    records_quarantined: int
+    skipped_as_already_loaded: bool = False
+    previous_load_id: str | None = None
+
+    def summary(self) -> str:
+        if self.skipped_as_already_loaded:
+            return (
+                f"{self.source_file}: skipped, identical content already loaded "
+                f"(load {self.previous_load_id})"
+            )
+        return (
+            f"{self.source_file}: read {self.records_read}, accepted {self.records_accepted}, "
+            f"duplicate {self.records_duplicate}, quarantined {self.records_quarantined}"
+        )
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(8 * 1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _reached(step: str) -> None:
+    """Fault injection for the crash tests: die here, as a killed process would."""
+    if os.environ.get(FAULT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _timestamp_literal(value: datetime) -> str:
+    return f"timestamp '{value.isoformat(sep=' ')}'"
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def load_file(
+    path: Path,
+    paths: WarehousePaths | None = None,
+    progress: ProgressCallback | None = None,
+) -> LoadResult:
+    paths = paths or WarehousePaths.from_env()
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    file_format = detect_format(path)
+    source_file = str(path.resolve())
+    content_hash = file_sha256(path)
+
+    with landing.load_lock(paths):
+        landing.remove_incomplete_loads(paths)
+        landing.ensure_landing(paths)
+        previous = landing.previous_load_with_hash(paths, content_hash)
+        if previous is not None:
+            return LoadResult(source_file, None, 0, 0, 0, 0, True, previous)
+        started_at = datetime.now(UTC).replace(tzinfo=None)
+        load_time = landing.next_load_time(paths)
+        load_id = landing.new_load_id(load_time, content_hash)
+        staged = landing.staging_folder(paths, load_id)
+        counts = _land(paths, path, file_format, load_id, load_time, staged, progress)
+        _reached("audit_written")
+        _write_audit(
+            staged, load_id, source_file, file_format, content_hash, path.stat().st_size,
+            counts, started_at, load_time,
+        )
+        landing.commit(paths, staged)
+    return LoadResult(source_file, load_id, *counts)
+
+
+def _land(
+    paths: WarehousePaths,
+    path: Path,
+    file_format: str,
+    load_id: str,
+    load_time: datetime,
+    staged: Path,
+    progress: ProgressCallback | None,
+) -> tuple[int, int, int, int]:
+    con = duckdb.connect(config={"temp_directory": str(paths.scratch)})
+    try:
+        con.execute(f"set memory_limit = '{SCRATCH_MEMORY_LIMIT}'")
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("create table raw_records (record_number bigint, raw varchar)")
+        seen = 0
+        for batch in read_records(path, file_format):
+            con.register("incoming", batch)
+            con.execute("insert into raw_records select record_number, raw from incoming")
+            con.unregister("incoming")
+            seen += batch.num_rows
+            if progress:
+                progress(seen)
+        _reached("read")
+
+        con.execute(f"create table classified as {classify_sql(_timestamp_literal(load_time))}")
+        con.execute("drop table raw_records")
+        con.execute(
+            """
+            create table outcome as
+            with first_copies as (
+                select event_id, min(record_number) as first_record_number
+                from classified
+                where reason is null
+                group by event_id
+            ),
+            earlier_loads as (
+                select distinct landed.event_id
+                from read_parquet(?) as landed
+                semi join first_copies on landed.event_id = first_copies.event_id
+            )
+            select
+                classified.*,
+                case
+                    when classified.reason is not null then 'quarantined'
+                    when earlier_loads.event_id is not null then 'duplicate'
+                    when classified.record_number <> first_copies.first_record_number
+                        then 'duplicate'
+                    else 'accepted'
+                end as outcome
+            from classified
+            left join first_copies on classified.event_id = first_copies.event_id
+            left join earlier_loads on classified.event_id = earlier_loads.event_id
+            """,
+            [paths.events_glob()],
+        )
+        _reached("validated")
+        load_columns = (
+            f"{_sql_string(load_id)} as load_id, "
+            f"{_timestamp_literal(load_time)} as loaded_at, "
+            f"{_sql_string(str(path.resolve()))} as source_file"
+        )
+        events_file = _sql_string(str(staged / "events.parquet"))
+        con.execute(
+            f"""
+            copy (
+                select
+                    event_id, session_id, user_id, event_type, event_timestamp, channel,
+                    properties, {load_columns}, record_number
+                from outcome
+                where outcome = 'accepted'
+                order by record_number
+            ) to {events_file} (format parquet, compression zstd)
+            """
+        )
+        _reached("events_written")
+        quarantine_file = _sql_string(str(staged / "quarantine.parquet"))
+        con.execute(
+            f"""
+            copy (
+                select
+                    {_sql_string(load_id)} as load_id,
+                    {_sql_string(str(path.resolve()))} as source_file,
+                    record_number,
+                    reason,
+                    raw as raw_record,
+                    {_timestamp_literal(load_time)} as loaded_at
+                from outcome
+                where outcome = 'quarantined'
+                order by record_number
+            ) to {quarantine_file} (format parquet, compression zstd)
+            """
+        )
+        _reached("quarantine_written")
+        read, accepted, duplicate, quarantined = con.execute(
+            """
+            select
+                count(*),
+                count(*) filter (where outcome = 'accepted'),
+                count(*) filter (where outcome = 'duplicate'),
+                count(*) filter (where outcome = 'quarantined')
+            from outcome
+            """
+        ).fetchone()
+    finally:
+        con.close()
+    return int(read), int(accepted), int(duplicate), int(quarantined)
+
+
+def _write_audit(
+    staged: Path,
+    load_id: str,
+    source_file: str,
+    file_format: str,
+    content_hash: str,
+    file_bytes: int,
+    counts: tuple[int, int, int, int],
+    started_at: datetime,
+    load_time: datetime,
+) -> None:
+    read, accepted, duplicate, quarantined = counts
+    row = {
+        "load_id": load_id,
+        "source_file": source_file,
+        "file_format": file_format,
+        "file_sha256": content_hash,
+        "file_bytes": file_bytes,
+        "records_read": read,
+        "records_accepted": accepted,
+        "records_duplicate": duplicate,
+        "records_quarantined": quarantined,
+        "started_at": started_at,
+        "loaded_at": load_time,
+    }
+    pq.write_table(pa.Table.from_pylist([row], schema=AUDIT_SCHEMA), staged / "audit.parquet")

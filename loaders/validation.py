@@ -1,0 +1,173 @@
+"""The validation ladder of SPEC section 1 as one DuckDB query over ``raw_records``.
+
+Each record gets at most one reason: the first rule it breaks, in SPEC order. The query is
+set-based so that a million records validate in about a second; a loop in Python would not.
+"""
+
+from .schema import EVENT_TYPES, MAX_FUTURE_HOURS, MAX_ID_CHARS, MAX_RECORD_BYTES, MIN_TIMESTAMP
+
+EXTRACTED_FIELDS = (
+    "event_id",
+    "session_id",
+    "user_id",
+    "event_type",
+    "timestamp",
+    "channel",
+    "properties",
+)
+
+# ISO-8601 date, optional time with fraction, optional Z or offset (none means UTC).
+ISO_TIMESTAMP_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+)
+EPOCH_MS_PATTERN = r"^-?\d{1,16}$"
+NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+MAX_ABS_EPOCH_MS = 10**15
+
+
+def _sql_list(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join("'" + value + "'" for value in values) + ")"
+
+
+def _missing(field: str) -> str:
+    return f"(t_{field} is null or t_{field} = 'NULL' or (t_{field} = 'VARCHAR' and s_{field} = ''))"
+
+
+def _present(field: str) -> str:
+    return f"(t_{field} is not null and t_{field} <> 'NULL')"
+
+
+def classify_sql(load_time_literal: str) -> str:
+    """Select every raw record with its reason (NULL when valid) and its typed fields."""
+    paths = ", ".join(f"'$.\"{field}\"'" for field in EXTRACTED_FIELDS)
+    typed_columns = ",\n        ".join(
+        f"json_type(fields[{index + 1}]) as t_{field}, "
+        f"json_extract_string(fields[{index + 1}], '$') as s_{field}"
+        for index, field in enumerate(EXTRACTED_FIELDS)
+    )
+    exposure_missing = [
+        f"when event_type_ok = 'experiment_exposure' and coalesce("
+        f"json_type(properties_json, '$.{name}') <> 'VARCHAR' "
+        f"or json_extract_string(properties_json, '$.{name}') = '', true) "
+        f"then 'missing_property:{name}'"
+        for name in ("test_name", "variant")
+    ]
+    return f"""
+with measured as (
+    select
+        record_number,
+        rtrim(raw, chr(10) || chr(13)) as raw
+    from raw_records
+),
+
+non_blank as (
+    select
+        record_number,
+        raw,
+        strlen(raw) > {MAX_RECORD_BYTES} as is_too_large
+    from measured
+    where trim(raw, ' ' || chr(9) || chr(13)) <> ''
+),
+
+parsed as (
+    select
+        *,
+        case when not is_too_large then json_valid(raw) else false end as is_json,
+        case
+            when not is_too_large and json_valid(raw) and json_type(raw::json) = 'OBJECT'
+                then json_extract(raw, [{paths}])
+        end as fields
+    from non_blank
+),
+
+typed as (
+    select
+        record_number,
+        raw,
+        is_too_large,
+        is_json,
+        fields is not null as is_object,
+        {typed_columns},
+        fields[7] as properties_raw
+    from parsed
+),
+
+timestamps as (
+    select
+        *,
+        s_event_type as event_type_ok,
+        case
+            when t_properties is null or t_properties = 'NULL' then '{{}}'::json
+            when t_properties = 'OBJECT' then properties_raw
+        end as properties_json,
+        case
+            when t_timestamp in {NUMBER_TYPES}
+                then try_cast(s_timestamp as double)
+            when t_timestamp = 'VARCHAR' and regexp_full_match(s_timestamp, '{EPOCH_MS_PATTERN}')
+                then try_cast(s_timestamp as double)
+        end as epoch_ms,
+        case
+            when t_timestamp = 'VARCHAR' and regexp_full_match(s_timestamp, '{ISO_TIMESTAMP_PATTERN}')
+                then try_cast(try_cast(s_timestamp as timestamptz) as timestamp)
+        end as iso_timestamp
+    from typed
+),
+
+resolved as (
+    select
+        *,
+        case
+            when epoch_ms is not null and abs(epoch_ms) < {MAX_ABS_EPOCH_MS}e0
+                then make_timestamp(cast(round(epoch_ms * 1000e0) as bigint))
+            else iso_timestamp
+        end as event_timestamp,
+        epoch_ms is not null and abs(epoch_ms) >= {MAX_ABS_EPOCH_MS}e0 as is_absurd_epoch
+    from timestamps
+),
+
+classified as (
+    select
+        *,
+        case
+            when is_too_large then 'record_too_large'
+            when not is_json then 'invalid_json'
+            when not is_object then 'not_an_object'
+            when {_missing("event_id")} then 'missing_field:event_id'
+            when {_missing("session_id")} then 'missing_field:session_id'
+            when {_missing("event_type")} then 'missing_field:event_type'
+            when {_missing("timestamp")} then 'missing_field:timestamp'
+            when t_event_id <> 'VARCHAR' or length(s_event_id) > {MAX_ID_CHARS}
+                then 'invalid_type:event_id'
+            when t_session_id <> 'VARCHAR' or length(s_session_id) > {MAX_ID_CHARS}
+                then 'invalid_type:session_id'
+            when {_present("user_id")} and t_user_id <> 'VARCHAR' then 'invalid_type:user_id'
+            when t_event_type <> 'VARCHAR' then 'invalid_type:event_type'
+            when t_timestamp not in ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')
+                then 'invalid_type:timestamp'
+            when {_present("channel")} and t_channel <> 'VARCHAR' then 'invalid_type:channel'
+            when s_event_type not in {_sql_list(EVENT_TYPES)} then 'unknown_event_type'
+            when is_absurd_epoch then 'timestamp_out_of_range'
+            when event_timestamp is null then 'invalid_timestamp'
+            when event_timestamp < timestamp '{MIN_TIMESTAMP}'
+                or event_timestamp > {load_time_literal} + interval {MAX_FUTURE_HOURS} hour
+                then 'timestamp_out_of_range'
+            when properties_json is null then 'properties_not_object'
+            {exposure_missing[0]}
+            {exposure_missing[1]}
+        end as reason
+    from resolved
+)
+
+select
+    record_number,
+    raw,
+    reason,
+    s_event_id as event_id,
+    s_session_id as session_id,
+    nullif(s_user_id, '') as user_id,
+    s_event_type as event_type,
+    event_timestamp,
+    coalesce(nullif(lower(trim(s_channel)), ''), 'unknown') as channel,
+    properties_json::varchar as properties
+from classified
+"""
