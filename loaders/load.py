@@ -116,6 +116,7 @@ def _land(
     try:
         con.execute(f"set memory_limit = '{SCRATCH_MEMORY_LIMIT}'")
         con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
         con.execute("create table raw_records (record_number bigint, raw varchar)")
         seen = 0
         for batch in read_records(path, file_format):
@@ -130,8 +131,8 @@ def _land(
         con.execute(f"create table classified as {classify_sql(_timestamp_literal(load_time))}")
         con.execute("drop table raw_records")
         con.execute(
-            """
-            create table outcome as
+            f"""
+            create view outcome as
             with first_copies as (
                 select event_id, min(record_number) as first_record_number
                 from classified
@@ -140,7 +141,7 @@ def _land(
             ),
             earlier_loads as (
                 select distinct landed.event_id
-                from read_parquet(?) as landed
+                from read_parquet({_sql_string(paths.events_glob())}) as landed
                 semi join first_copies on landed.event_id = first_copies.event_id
             )
             select
@@ -155,8 +156,7 @@ def _land(
             from classified
             left join first_copies on classified.event_id = first_copies.event_id
             left join earlier_loads on classified.event_id = earlier_loads.event_id
-            """,
-            [paths.events_glob()],
+            """
         )
         _reached("validated")
         load_columns = (
@@ -173,7 +173,6 @@ def _land(
                     properties, {load_columns}, record_number
                 from outcome
                 where outcome = 'accepted'
-                order by record_number
             ) to {events_file} (format parquet, compression zstd)
             """
         )
@@ -191,7 +190,6 @@ def _land(
                     {_timestamp_literal(load_time)} as loaded_at
                 from outcome
                 where outcome = 'quarantined'
-                order by record_number
             ) to {quarantine_file} (format parquet, compression zstd)
             """
         )

@@ -41,9 +41,16 @@ def classify_sql(load_time_literal: str) -> str:
     """Select every raw record with its reason (NULL when valid) and its typed fields."""
     paths = ", ".join(f"'$.\"{field}\"'" for field in EXTRACTED_FIELDS)
     typed_columns = ",\n        ".join(
-        f"json_type(fields[{index + 1}]) as t_{field}, "
-        f"json_extract_string(fields[{index + 1}], '$') as s_{field}"
+        f"field_types[{index + 1}] as t_{field}, field_values.{field} as s_{field}"
         for index, field in enumerate(EXTRACTED_FIELDS)
+    )
+    struct = (
+        "{"
+        + ", ".join(
+            f'"{field}": "{"JSON" if field == "properties" else "VARCHAR"}"'
+            for field in EXTRACTED_FIELDS
+        )
+        + "}"
     )
     exposure_missing = [
         f"when event_type_ok = 'experiment_exposure' and coalesce("
@@ -53,31 +60,30 @@ def classify_sql(load_time_literal: str) -> str:
         for name in ("test_name", "variant")
     ]
     return f"""
-with measured as (
-    select
-        record_number,
-        rtrim(raw, chr(10) || chr(13)) as raw
-    from raw_records
-),
-
-non_blank as (
+with non_blank as (
+    -- Lines keep their line break here (JSON ignores it); it is stripped only from the
+    -- quarantined text, because trimming every line costs more than validating it.
     select
         record_number,
         raw,
-        strlen(raw) > {MAX_RECORD_BYTES} as is_too_large
-    from measured
-    where trim(raw, ' ' || chr(9) || chr(13)) <> ''
+        strlen(raw) > {MAX_RECORD_BYTES + 2} and strlen(rtrim(raw, chr(10) || chr(13))) > {MAX_RECORD_BYTES}
+            as is_too_large
+    from raw_records
+    where strlen(raw) > 2 or trim(raw, ' ' || chr(9) || chr(10) || chr(13)) <> ''
 ),
 
 parsed as (
     select
         *,
-        case when not is_too_large then json_valid(raw) else false end as is_json,
-        case
-            when not is_too_large and json_valid(raw) and json_type(raw::json) = 'OBJECT'
-                then json_extract(raw, [{paths}])
-        end as fields
+        case when not is_too_large then json_valid(raw) else false end as is_json
     from non_blank
+),
+
+objects as (
+    select
+        *,
+        coalesce(case when is_json then json_type(raw) = 'OBJECT' end, false) as is_object
+    from parsed
 ),
 
 typed as (
@@ -86,10 +92,21 @@ typed as (
         raw,
         is_too_large,
         is_json,
-        fields is not null as is_object,
-        {typed_columns},
-        fields[7] as properties_raw
-    from parsed
+        is_object,
+        case when is_object then json_type(raw, [{paths}]) end as field_types,
+        case when is_object then from_json(raw, '{struct}') end as field_values
+    from objects
+),
+
+fields as (
+    select
+        record_number,
+        raw,
+        is_too_large,
+        is_json,
+        is_object,
+        {typed_columns}
+    from typed
 ),
 
 timestamps as (
@@ -98,7 +115,7 @@ timestamps as (
         s_event_type as event_type_ok,
         case
             when t_properties is null or t_properties = 'NULL' then '{{}}'::json
-            when t_properties = 'OBJECT' then properties_raw
+            when t_properties = 'OBJECT' then s_properties
         end as properties_json,
         case
             when t_timestamp in {NUMBER_TYPES}
@@ -110,7 +127,7 @@ timestamps as (
             when t_timestamp = 'VARCHAR' and regexp_full_match(s_timestamp, '{ISO_TIMESTAMP_PATTERN}')
                 then try_cast(try_cast(s_timestamp as timestamptz) as timestamp)
         end as iso_timestamp
-    from typed
+    from fields
 ),
 
 resolved as (
@@ -160,7 +177,7 @@ classified as (
 
 select
     record_number,
-    raw,
+    case when reason is not null then rtrim(raw, chr(10) || chr(13)) end as raw,
     reason,
     s_event_id as event_id,
     s_session_id as session_id,
