@@ -1,0 +1,66 @@
+{#-
+    Typed reads of one key of a JSON object held as text. A value of another JSON type reads
+    as NULL, so that a number where a string belongs never leaks into a text column.
+    Engines differ in their JSON functions, hence the dispatch.
+-#}
+
+{% macro json_text(json_column, key) -%}
+    {{ return(adapter.dispatch('json_text', 'chat_analytics')(json_column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text(json_column, key) -%}
+    case
+        when json_type({{ json_column }}, '$.{{ key }}') = 'VARCHAR'
+            then json_extract_string({{ json_column }}, '$.{{ key }}')
+    end
+{%- endmacro %}
+
+
+{% macro json_number(json_column, key) -%}
+    {{ return(adapter.dispatch('json_number', 'chat_analytics')(json_column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_number(json_column, key) -%}
+    case
+        when json_type({{ json_column }}, '$.{{ key }}') in ('BIGINT', 'UBIGINT', 'DOUBLE')
+            then cast(json_extract_string({{ json_column }}, '$.{{ key }}') as double)
+    end
+{%- endmacro %}
+
+
+{% macro json_boolean(json_column, key) -%}
+    {{ return(adapter.dispatch('json_boolean', 'chat_analytics')(json_column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_boolean(json_column, key) -%}
+    case
+        when json_type({{ json_column }}, '$.{{ key }}') = 'BOOLEAN'
+            then json_extract_string({{ json_column }}, '$.{{ key }}') = 'true'
+    end
+{%- endmacro %}
+
+
+{#- An integer rating 1..5 given as an integral JSON number or as a string of one. -#}
+{% macro json_rating(json_column, key) -%}
+    {{ return(adapter.dispatch('json_rating', 'chat_analytics')(json_column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_rating(json_column, key) -%}
+    case
+        when json_type({{ json_column }}, '$.{{ key }}') in ('BIGINT', 'UBIGINT', 'DOUBLE', 'VARCHAR')
+            and regexp_full_match(
+                trim(json_extract_string({{ json_column }}, '$.{{ key }}')), '[1-5](\.0+)?'
+            )
+            then cast(cast(trim(json_extract_string({{ json_column }}, '$.{{ key }}')) as double) as integer)
+    end
+{%- endmacro %}
+
+
+{#- Any property by a name held in a column (funnel steps filter on seed-defined properties). -#}
+{% macro json_text_dynamic(json_column, key_column) -%}
+    {{ return(adapter.dispatch('json_text_dynamic', 'chat_analytics')(json_column, key_column)) }}
+{%- endmacro %}
+
+{% macro default__json_text_dynamic(json_column, key_column) -%}
+    json_extract_string({{ json_column }}, '$.' || {{ key_column }})
+{%- endmacro %}

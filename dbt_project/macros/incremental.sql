@@ -1,0 +1,33 @@
+{#-
+    Incremental models find new work by load time: rows whose load committed after the
+    model's own high-water mark, less a named lookback (var incremental_lookback_minutes).
+-#}
+
+{% macro loaded_after_watermark(loaded_at_column, watermark_column='last_loaded_at') -%}
+    {{ loaded_at_column }} > (
+        select
+            {{ dbt.dateadd(
+                'minute',
+                -1 * var('incremental_lookback_minutes'),
+                "coalesce(max(" ~ watermark_column ~ "), cast('1900-01-01' as timestamp))"
+            ) }}
+        from {{ this }}
+    )
+{%- endmacro %}
+
+
+{#-
+    Session dates whose daily rows must be rebuilt: every date on which a session touched by
+    new events has any event. That covers each touched session's new session_date and its
+    old one (a late, earlier event moves a session back to an earlier date; the old start
+    event is still among its events).
+-#}
+{% macro affected_session_dates(watermark_column='last_loaded_at') -%}
+    select distinct cast(session_events.event_timestamp as date) as affected_date
+    from {{ ref('stg_landing__events') }} as session_events
+    where session_events.session_id in (
+        select touched.session_id
+        from {{ ref('stg_landing__events') }} as touched
+        where {{ loaded_after_watermark('touched.loaded_at', watermark_column) }}
+    )
+{%- endmacro %}

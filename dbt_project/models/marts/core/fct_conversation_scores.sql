@@ -1,0 +1,77 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='session_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
+with sessions as (
+
+    select * from {{ ref('fct_sessions') }}
+    {% if is_incremental() %}
+    where {{ loaded_after_watermark('last_loaded_at') }}
+    {% endif %}
+
+),
+
+components as (
+
+    select
+        session_id,
+        session_date,
+        last_loaded_at,
+        case when is_escalated then 0.0e0 else 100.0e0 end as resolution_score,
+        case
+            when user_messages = 0 then null
+            when user_messages <= {{ var('efficiency_target_messages') }} then 100.0e0
+            else greatest(
+                0.0e0,
+                100.0e0 - {{ float_var('efficiency_penalty_per_message') }}
+                * (user_messages - {{ var('efficiency_target_messages') }})
+            )
+        end as efficiency_score,
+        case when rating is not null then (rating - 1) * 25.0e0 end as sentiment_score,
+        case
+            when is_converted or flows_completed > 0 then 100.0e0 else 0.0e0
+        end as goal_completion_score
+    from sessions
+
+),
+
+weighted as (
+
+    select
+        *,
+        {{ float_var('score_weight_resolution') }} * resolution_score
+        + coalesce({{ float_var('score_weight_efficiency') }} * efficiency_score, 0.0e0)
+        + coalesce({{ float_var('score_weight_sentiment') }} * sentiment_score, 0.0e0)
+        + {{ float_var('score_weight_goal_completion') }} * goal_completion_score
+            as weighted_sum,
+        {{ float_var('score_weight_resolution') }}
+        + case when efficiency_score is not null
+            then {{ float_var('score_weight_efficiency') }} else 0.0e0 end
+        + case when sentiment_score is not null
+            then {{ float_var('score_weight_sentiment') }} else 0.0e0 end
+        + {{ float_var('score_weight_goal_completion') }} as weight_present
+    from components
+
+),
+
+final as (
+
+    select
+        session_id,
+        session_date,
+        resolution_score,
+        efficiency_score,
+        sentiment_score,
+        goal_completion_score,
+        {{ safe_divide('weighted_sum', 'weight_present') }} as overall_score,
+        last_loaded_at
+    from weighted
+
+)
+
+select * from final

@@ -1,0 +1,77 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='event_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+    )
+}}
+
+with source as (
+
+    select * from {{ source('landing', 'events') }}
+    {% if is_incremental() %}
+    where {{ loaded_after_watermark('loaded_at', 'loaded_at') }}
+    {% endif %}
+
+),
+
+renamed as (
+
+    select
+        -- ids
+        event_id,
+        session_id,
+        user_id,
+
+        -- dimensions
+        event_type,
+        channel,
+        {{ json_text('properties', 'agent_version') }} as agent_version,
+        {{ json_text('properties', 'tool_name') }} as tool_name,
+        {{ json_text('properties', 'reason') }} as escalation_reason,
+        {{ json_text('properties', 'goal') }} as conversion_goal,
+        {{ json_text('properties', 'thumbs') }} as feedback_thumbs,
+        {{ json_text('properties', 'button_id') }} as button_id,
+        {{ json_text('properties', 'flow_name') }} as flow_name,
+        {{ json_text('properties', 'step') }} as flow_step,
+        case
+            when event_type = 'fallback_triggered'
+                then coalesce(
+                    nullif(lower(trim({{ json_text('properties', 'topic') }})), ''),
+                    nullif(lower(trim({{ json_text('properties', 'intent') }})), ''),
+                    'unknown'
+                )
+        end as fallback_topic,
+        case
+            when event_type = 'experiment_exposure' then {{ json_text('properties', 'test_name') }}
+        end as test_name,
+        case
+            when event_type = 'experiment_exposure' then {{ json_text('properties', 'variant') }}
+        end as variant,
+
+        -- measures
+        {{ json_number('properties', 'latency_ms') }} as latency_ms,
+        {{ json_number('properties', 'duration_ms') }} as tool_duration_ms,
+        {{ json_number('properties', 'value') }} as conversion_value,
+        case
+            when event_type = 'feedback_submitted' then {{ json_rating('properties', 'rating') }}
+        end as rating,
+
+        -- flags
+        {{ json_boolean('properties', 'success') }} as tool_success,
+
+        -- the full properties, for analysts; message text never leaves this model
+        properties,
+
+        -- timestamps and lineage
+        event_timestamp,
+        cast(event_timestamp as date) as event_date,
+        loaded_at,
+        load_id
+
+    from source
+
+)
+
+select * from renamed
