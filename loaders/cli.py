@@ -145,8 +145,6 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser("dashboard", help="the dashboard for a period")
     dashboard.add_argument("--start", type=_date, required=True)
     dashboard.add_argument("--end", type=_date, required=True)
-    dashboard.add_argument("--channel")
-    dashboard.add_argument("--agent-version")
     output = dashboard.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")
     output.add_argument("--html", metavar="FILE")

@@ -50,10 +50,16 @@ weighted as (
         + {{ float_var('score_weight_goal_completion') }} * goal_completion_score
             as weighted_sum,
         {{ float_var('score_weight_resolution') }}
-        + case when efficiency_score is not null
-            then {{ float_var('score_weight_efficiency') }} else 0.0e0 end
-        + case when sentiment_score is not null
-            then {{ float_var('score_weight_sentiment') }} else 0.0e0 end
+        + case
+            when efficiency_score is not null
+                then {{ float_var('score_weight_efficiency') }}
+            else 0.0e0
+        end
+        + case
+            when sentiment_score is not null
+                then {{ float_var('score_weight_sentiment') }}
+            else 0.0e0
+        end
         + {{ float_var('score_weight_goal_completion') }} as weight_present
     from components
 

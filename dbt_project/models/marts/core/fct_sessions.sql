@@ -98,7 +98,7 @@ first_user as (
             ) as user_order
         from ordered_events
         where user_id is not null
-    ) as identified
+    ) as identified_events
     where user_order = 1
 
 ),
@@ -126,7 +126,7 @@ first_response as (
         on
             first_user_message.session_id = session_events.session_id
             and session_events.event_type = 'message_received'
-            and session_events.event_timestamp >= first_user_message.first_message_sent_at
+            and first_user_message.first_message_sent_at <= session_events.event_timestamp
     group by first_user_message.session_id, first_user_message.first_message_sent_at
 
 ),

@@ -16,8 +16,8 @@
 {#- Steps are unrolled up to the longest funnel in the seed, read when the model runs. -#}
 {%- set max_steps = 1 -%}
 {%- if execute -%}
-    {%- set longest = run_query('select max(step_order) from ' ~ ref('funnel_steps')) -%}
-    {%- set max_steps = (longest.columns[0].values()[0] or 1) | int -%}
+{%- set longest = run_query('select max(step_order) from ' ~ ref('funnel_steps')) -%}
+{%- set max_steps = (longest.columns[0].values()[0] or 1) | int -%}
 {%- endif %}
 
 with funnel_steps as (

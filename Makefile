@@ -1,0 +1,29 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+export DBT_PROFILES_DIR := $(CURDIR)
+
+.PHONY: setup demo test lint clean
+
+setup: $(VENV)/.synced
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
+	uv sync --frozen
+	cd dbt_project && CHAT_ANALYTICS_HOME=$(CURDIR)/warehouse ../$(BIN)/dbt parse --quiet
+	@touch $@
+
+demo: setup
+	$(BIN)/chat-analytics demo
+
+test: setup
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	cd dbt_project && CHAT_ANALYTICS_HOME=$(CURDIR)/warehouse ../$(BIN)/sqlfluff lint models macros
+
+clean:
+	rm -rf $(VENV) warehouse dbt_project/target dbt_project/logs

@@ -1,0 +1,43 @@
+"""Land what waits in the inbox, then move each landed file to the archive."""
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from loaders.landing import ensure_landing
+from loaders.load import LoadResult, load_file
+from loaders.paths import WarehousePaths
+from loaders.readers import UnsupportedFileError, detect_format
+
+
+def pending_files(paths: WarehousePaths) -> list[Path]:
+    """Complete files in the inbox, oldest name first; dot-files are still being written."""
+    if not paths.inbox.exists():
+        return []
+    found = []
+    for candidate in sorted(paths.inbox.rglob("*")):
+        if not candidate.is_file() or candidate.name.startswith("."):
+            continue
+        try:
+            detect_format(candidate)
+        except UnsupportedFileError:
+            continue
+        found.append(candidate)
+    return found
+
+
+def land_inbox(
+    paths: WarehousePaths, report: Callable[[str], None] = print
+) -> list[LoadResult]:
+    ensure_landing(paths)
+    results = []
+    for path in pending_files(paths):
+        result = load_file(path, paths)
+        # Moved only after the load committed: a crash before this point leaves the file in
+        # the inbox, and the next run skips it as already loaded (same sha256) and moves it.
+        target = paths.archive / path.relative_to(paths.inbox)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(path), target)
+        report(result.summary())
+        results.append(result)
+    return results
