@@ -30,17 +30,17 @@ additive as (
         coalesce(agent_version, 'unknown') as agent_version,
         count(*) as sessions,
         sum(duration_seconds) as total_duration_seconds,
-        sum(user_messages) as user_messages,
-        sum(case when is_escalated then 1 else 0 end) as escalated_sessions,
-        sum(fallback_count) as fallback_count,
-        sum(case when is_converted then 1 else 0 end) as converted_sessions,
-        sum(case when first_response_ms is not null then 1 else 0 end) as first_response_sessions,
-        coalesce(sum(first_response_ms), 0) as total_first_response_ms,
-        sum(case when rating is not null then 1 else 0 end) as rated_sessions,
-        coalesce(sum(rating), 0) as total_rating,
-        sum(case when is_feedback_eligible then 1 else 0 end) as feedback_eligible_sessions,
-        sum(
-            case when is_feedback_eligible and has_feedback then 1 else 0 end
+        cast(sum(user_messages) as bigint) as user_messages,
+        count(case when is_escalated then 1 end) as escalated_sessions,
+        cast(sum(fallback_count) as bigint) as fallback_count,
+        count(case when is_converted then 1 end) as converted_sessions,
+        count(case when first_response_ms is not null then 1 end) as first_response_sessions,
+        cast(coalesce(sum(first_response_ms), 0) as bigint) as total_first_response_ms,
+        count(case when rating is not null then 1 end) as rated_sessions,
+        cast(coalesce(sum(rating), 0) as bigint) as total_rating,
+        count(case when is_feedback_eligible then 1 end) as feedback_eligible_sessions,
+        count(
+            case when is_feedback_eligible and has_feedback then 1 end
         ) as feedback_eligible_responded,
         max(last_loaded_at) as last_loaded_at
     from sessions

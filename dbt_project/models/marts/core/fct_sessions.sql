@@ -158,20 +158,20 @@ session_totals as (
         max(event_timestamp) as session_ended_at,
         max(loaded_at) as last_loaded_at,
         count(*) as event_count,
-        sum(case when event_type = 'message_sent' then 1 else 0 end) as user_messages,
-        sum(case when event_type = 'message_received' then 1 else 0 end) as agent_messages,
-        sum(case when event_type = 'fallback_triggered' then 1 else 0 end) as fallback_count,
-        sum(case when event_type = 'escalation_requested' then 1 else 0 end) as escalation_count,
-        sum(case when event_type = 'conversion' then 1 else 0 end) as conversion_count,
-        sum(case when event_type = 'feedback_submitted' then 1 else 0 end) as feedback_count,
-        sum(case when event_type = 'flow_started' then 1 else 0 end) as flows_started,
-        sum(case when event_type = 'flow_completed' then 1 else 0 end) as flows_completed,
-        sum(case when event_type = 'flow_abandoned' then 1 else 0 end) as flows_abandoned,
-        sum(case when event_type = 'tool_called' then 1 else 0 end) as tool_calls,
-        sum(
-            case when event_type = 'tool_called' and tool_success = false then 1 else 0 end
+        count(case when event_type = 'message_sent' then 1 end) as user_messages,
+        count(case when event_type = 'message_received' then 1 end) as agent_messages,
+        count(case when event_type = 'fallback_triggered' then 1 end) as fallback_count,
+        count(case when event_type = 'escalation_requested' then 1 end) as escalation_count,
+        count(case when event_type = 'conversion' then 1 end) as conversion_count,
+        count(case when event_type = 'feedback_submitted' then 1 end) as feedback_count,
+        count(case when event_type = 'flow_started' then 1 end) as flows_started,
+        count(case when event_type = 'flow_completed' then 1 end) as flows_completed,
+        count(case when event_type = 'flow_abandoned' then 1 end) as flows_abandoned,
+        count(case when event_type = 'tool_called' then 1 end) as tool_calls,
+        count(
+            case when event_type = 'tool_called' and tool_success = false then 1 end
         ) as tool_failures,
-        sum(case when event_type = 'session_end' then 1 else 0 end) as session_end_count
+        count(case when event_type = 'session_end' then 1 end) as session_end_count
     from session_events
     group by session_id
 
