@@ -64,6 +64,7 @@ def read_jsonl(path: Path) -> Iterator[pa.Table]:
 
 
 def _render_rows_as_json(batch: pa.RecordBatch, first_number: int) -> pa.Table:
+    numbers = pa.array(range(first_number, first_number + batch.num_rows), pa.int64())
     con = duckdb.connect()
     con.register("batch", batch)
     rendered_columns = []
@@ -78,12 +79,11 @@ def _render_rows_as_json(batch: pa.RecordBatch, first_number: int) -> pa.Table:
             value = quoted
         rendered_columns.append(f"{key}, {value}")
     json_expr = "json_object(" + ", ".join(rendered_columns) + ")" if rendered_columns else "'{}'"
-    table = con.execute(
-        f"select ({first_number} + row_number() over () - 1)::bigint as record_number, "
-        f"{json_expr}::varchar as raw from batch"
-    ).fetch_arrow_table()
+    # Rendering keeps the batch's row order (one in-memory source, order preserved); the
+    # numbers are attached afterwards by position, not computed in SQL.
+    rendered = con.sql(f"select {json_expr}::varchar as raw from batch").to_arrow_table()
     con.close()
-    return table
+    return pa.table({"record_number": numbers, "raw": rendered.column("raw")})
 
 
 def read_csv(path: Path) -> Iterator[pa.Table]:

@@ -69,7 +69,7 @@ with non_blank as (
         strlen(raw) > {MAX_RECORD_BYTES + 2} and strlen(rtrim(raw, chr(10) || chr(13))) > {MAX_RECORD_BYTES}
             as is_too_large
     from raw_records
-    where strlen(raw) > 2 or trim(raw, ' ' || chr(9) || chr(10) || chr(13)) <> ''
+    where regexp_matches(raw, '\\S')
 ),
 
 parsed as (

@@ -1,0 +1,49 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loaders.paths import HOME_ENV, WarehousePaths
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WarehousePaths:
+    home = tmp_path / "warehouse"
+    monkeypatch.setenv(HOME_ENV, str(home))
+    return WarehousePaths(home)
+
+
+def write_jsonl(path: Path, records: list) -> Path:
+    lines = [r if isinstance(r, str) else json.dumps(r) for r in records]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def event(event_id: str, **overrides) -> dict:
+    record = {
+        "event_id": event_id,
+        "session_id": "s1",
+        "event_type": "message_sent",
+        "timestamp": "2024-05-01T10:00:00Z",
+    }
+    record.update(overrides)
+    return record
+
+
+def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **{HOME_ENV: str(home), "DBT_PROFILES_DIR": str(REPO)})
+    result = subprocess.run(
+        [str(BIN / "dbt"), *args, "--project-dir", str(REPO / "dbt_project")],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=REPO / "dbt_project",
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return result

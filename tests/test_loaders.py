@@ -1,0 +1,251 @@
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loaders.load import FAULT_ENV, LOAD_STEPS, load_file
+from loaders.paths import WarehousePaths
+from loaders.schema import QUARANTINE_REASONS
+
+from .conftest import REPO, event, write_jsonl
+
+
+def landed(paths: WarehousePaths, name: str = "events") -> list[dict]:
+    con = duckdb.connect()
+    glob = str(paths.loads / "*" / f"{name}.parquet")
+    return con.execute(f"select * from read_parquet('{glob}') order by all").fetch_df().to_dict(
+        "records"
+    )
+
+
+BIG = "x" * (1024 * 1024 + 10)
+REASON_CASES = {
+    "record_too_large": json.dumps(event("big", properties={"text": BIG})),
+    "invalid_json": '{"event_id": "a", ',
+    "not_an_object": "[1, 2]",
+    "missing_field:event_id": json.dumps(event("", session_id="s")),
+    "missing_field:session_id": json.dumps({k: v for k, v in event("a").items() if k != "session_id"}),
+    "missing_field:event_type": json.dumps(event("a", event_type=None)),
+    "missing_field:timestamp": json.dumps(event("a", timestamp="")),
+    "invalid_type:event_id": json.dumps(event(7)),
+    "invalid_type:session_id": json.dumps(event("a", session_id=["s"])),
+    "invalid_type:user_id": json.dumps(event("a", user_id=12)),
+    "invalid_type:event_type": json.dumps(event("a", event_type=3)),
+    "invalid_type:timestamp": json.dumps(event("a", timestamp=True)),
+    "invalid_type:channel": json.dumps(event("a", channel={"x": 1})),
+    "unknown_event_type": json.dumps(event("a", event_type="Message_Sent")),
+    "invalid_timestamp": json.dumps(event("a", timestamp="2024-13-45T99:00:00Z")),
+    "timestamp_out_of_range": json.dumps(event("a", timestamp="1999-12-31T23:59:59Z")),
+    "properties_not_object": json.dumps(event("a", properties="{}")),
+    "missing_property:test_name": json.dumps(
+        event("a", event_type="experiment_exposure", properties={"variant": "b"})
+    ),
+    "missing_property:variant": json.dumps(
+        event("a", event_type="experiment_exposure", properties={"test_name": "t", "variant": ""})
+    ),
+}
+
+
+def test_every_reason_has_a_case() -> None:
+    assert set(REASON_CASES) == set(QUARANTINE_REASONS)
+
+
+@pytest.mark.parametrize("reason", sorted(REASON_CASES))
+def test_each_quarantine_reason(reason: str, warehouse: WarehousePaths, tmp_path: Path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [event("good"), REASON_CASES[reason]])
+    result = load_file(path, warehouse)
+    assert (result.records_read, result.records_accepted, result.records_quarantined) == (2, 1, 1)
+    [row] = landed(warehouse, "quarantine")
+    assert row["reason"] == reason
+    assert row["record_number"] == 2
+    assert row["raw_record"] == REASON_CASES[reason]
+    assert row["source_file"] == str(path.resolve())
+
+
+def test_first_rule_in_spec_order_wins(warehouse: WarehousePaths, tmp_path: Path) -> None:
+    # missing session_id comes before the invalid event_id type and the bad timestamp
+    record = json.dumps({"event_id": 5, "event_type": "nope", "timestamp": "bad"})
+    load_file(write_jsonl(tmp_path / "in.jsonl", [record]), warehouse)
+    assert landed(warehouse, "quarantine")[0]["reason"] == "missing_field:session_id"
+
+
+def test_future_timestamp_limit_is_24_hours_after_load(warehouse, tmp_path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(hours=23)).isoformat()
+    later = (datetime.now(UTC) + timedelta(hours=25)).isoformat()
+    load_file(write_jsonl(tmp_path / "in.jsonl", [event("a", timestamp=soon), event("b", timestamp=later)]), warehouse)
+    assert [r["event_id"] for r in landed(warehouse)] == ["a"]
+    assert landed(warehouse, "quarantine")[0]["reason"] == "timestamp_out_of_range"
+
+
+def test_duplicates_within_a_file_and_across_loads(warehouse, tmp_path) -> None:
+    first = write_jsonl(tmp_path / "a.jsonl", [event("e1", channel="web"), event("e2"), event("e1", channel="app")])
+    result = load_file(first, warehouse)
+    assert (result.records_accepted, result.records_duplicate) == (2, 1)
+    second = write_jsonl(tmp_path / "b.jsonl", [event("e2"), event("e3"), event("e3")])
+    result = load_file(second, warehouse)
+    assert (result.records_read, result.records_accepted, result.records_duplicate) == (3, 1, 2)
+    rows = landed(warehouse)
+    assert sorted(r["event_id"] for r in rows) == ["e1", "e2", "e3"]
+    assert next(r for r in rows if r["event_id"] == "e1")["channel"] == "web"
+
+
+def test_a_quarantined_copy_does_not_block_a_later_valid_one(warehouse, tmp_path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [event("e1", timestamp="bad"), event("e1")])
+    result = load_file(path, warehouse)
+    assert (result.records_accepted, result.records_quarantined, result.records_duplicate) == (1, 1, 0)
+
+
+def test_reloading_the_same_content_changes_nothing(warehouse, tmp_path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [event("e1"), event("e2")])
+    load_file(path, warehouse)
+    before = sorted(p.name for p in warehouse.loads.iterdir())
+    copy = tmp_path / "renamed.jsonl"
+    copy.write_bytes(path.read_bytes())
+    result = load_file(copy, warehouse)
+    assert result.skipped_as_already_loaded
+    assert "skipped" in result.summary()
+    assert sorted(p.name for p in warehouse.loads.iterdir()) == before
+
+
+def test_empty_and_blank_files(warehouse, tmp_path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert load_file(empty, warehouse).records_read == 0
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n  \n" + json.dumps(event("e1")) + "\n\n")
+    result = load_file(blank, warehouse)
+    assert (result.records_read, result.records_accepted) == (1, 1)
+    assert landed(warehouse)[0]["record_number"] == 3
+    audit = landed(warehouse, "audit")
+    assert sorted(r["records_read"] for r in audit) == [0, 1]
+
+
+def test_gzip_unicode_and_timestamp_forms(warehouse, tmp_path) -> None:
+    records = [
+        event("naive", timestamp="2024-05-01T10:00:00", properties={"text": "héllo 👋 日本"}),
+        event("offset", timestamp="2024-05-01T12:00:00+02:00", channel="  WhatsApp "),
+        event("epoch", timestamp=1714557600000, channel=""),
+        event("zulu", timestamp="2024-05-01T10:00:00.123Z", user_id=""),
+    ]
+    path = tmp_path / "in.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    assert load_file(path, warehouse).records_accepted == 4
+    rows = {r["event_id"]: r for r in landed(warehouse)}
+    for name in ("naive", "offset", "epoch"):
+        assert str(rows[name]["event_timestamp"]) == "2024-05-01 10:00:00"
+    assert str(rows["zulu"]["event_timestamp"]) == "2024-05-01 10:00:00.123000"
+    assert rows["offset"]["channel"] == "whatsapp"
+    assert rows["epoch"]["channel"] == "unknown"
+    assert rows["zulu"]["user_id"] is None
+    assert json.loads(rows["naive"]["properties"])["text"] == "héllo 👋 日本"
+
+
+def test_csv_with_quoted_json_properties(warehouse, tmp_path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "event_id,session_id,user_id,event_type,timestamp,channel,properties\n"
+        'c1,s1,,message_sent,2024-05-01T10:00:00Z,web,"{""text"": ""a, b"", ""latency_ms"": 5}"\n'
+        "c2,s1,u1,conversion,1714557600000,,\n"
+        'c3,s1,,conversion,2024-05-01T10:00:00Z,web,"not json"\n',
+        encoding="utf-8",
+    )
+    result = load_file(path, warehouse)
+    assert (result.records_read, result.records_accepted, result.records_quarantined) == (3, 2, 1)
+    rows = {r["event_id"]: r for r in landed(warehouse)}
+    assert json.loads(rows["c1"]["properties"]) == {"text": "a, b", "latency_ms": 5}
+    assert rows["c2"]["properties"] == "{}"
+    quarantined = landed(warehouse, "quarantine")[0]
+    assert (quarantined["reason"], quarantined["record_number"]) == ("properties_not_object", 3)
+
+
+def test_parquet_input(warehouse, tmp_path) -> None:
+    path = tmp_path / "in.parquet"
+    table = pa.table(
+        {
+            "event_id": ["p1", "p2"],
+            "session_id": ["s1", None],
+            "event_type": ["session_start", "session_end"],
+            "timestamp": ["2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z"],
+            "properties": ['{"agent_version": "v1"}', None],
+        }
+    )
+    pq.write_table(table, path)
+    result = load_file(path, warehouse)
+    assert (result.records_accepted, result.records_quarantined) == (1, 1)
+    assert landed(warehouse, "quarantine")[0]["reason"] == "missing_field:session_id"
+
+
+good_line = st.builds(
+    lambda i, t: json.dumps(event(f"e{i}", event_type=t)),
+    st.integers(0, 30),
+    st.sampled_from(["message_sent", "conversion", "session_start"]),
+)
+bad_line = st.sampled_from([v for k, v in REASON_CASES.items() if k != "record_too_large"])
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batches=st.lists(st.lists(st.one_of(good_line, bad_line), max_size=25), min_size=1, max_size=3))
+def test_every_record_is_accounted_for(batches, tmp_path_factory) -> None:
+    home = tmp_path_factory.mktemp("wh")
+    paths = WarehousePaths(home)
+    accepted_total = 0
+    for number, lines in enumerate(batches):
+        path = write_jsonl(home / f"in{number}.jsonl", lines + [f"# batch {number}"])
+        result = load_file(path, paths)
+        assert result.records_read == len(lines) + 1
+        assert result.records_read == (
+            result.records_accepted + result.records_duplicate + result.records_quarantined
+        )
+        accepted_total += result.records_accepted
+    ids = [r["event_id"] for r in landed(paths)]
+    assert len(ids) == len(set(ids)) == accepted_total
+
+
+@pytest.mark.parametrize("step", LOAD_STEPS)
+def test_a_load_killed_at_any_step_leaves_all_or_nothing(step, warehouse, tmp_path) -> None:
+    load_file(write_jsonl(tmp_path / "before.jsonl", [event("e0")]), warehouse)
+    records = [event(f"e{i}") for i in range(1, 200)] + [event("e5"), "oops"]
+    path = write_jsonl(tmp_path / "crash.jsonl", records)
+    env = dict(os.environ, **{FAULT_ENV: step, "CHAT_ANALYTICS_HOME": str(warehouse.home)})
+    killed = subprocess.run(
+        [sys.executable, "-m", "loaders.cli", "load", str(path)], env=env, cwd=REPO,
+        capture_output=True, text=True,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    assert sorted(r["event_id"] for r in landed(warehouse)) == ["e0"]
+    result = load_file(path, warehouse)
+    assert (result.records_read, result.records_accepted, result.records_duplicate,
+            result.records_quarantined) == (201, 199, 1, 1)
+    assert len(landed(warehouse)) == 200
+    assert not any(warehouse.landing_tmp.iterdir())
+
+
+def test_cli_reports_counts_and_missing_paths(warehouse, tmp_path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [event("e1"), event("e1"), "bad"])
+    done = subprocess.run(
+        [sys.executable, "-m", "loaders.cli", "load", str(tmp_path)], cwd=REPO,
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "read 3, accepted 1, duplicate 1, quarantined 1" in done.stdout
+    assert path.name in done.stdout
+    missing = subprocess.run(
+        [sys.executable, "-m", "loaders.cli", "load", str(tmp_path / "nope.jsonl")], cwd=REPO,
+        capture_output=True, text=True,
+    )
+    assert missing.returncode == 2
+    assert "nope.jsonl: no such file or folder" in missing.stderr
+    assert "Traceback" not in missing.stderr
