@@ -23,9 +23,7 @@ from .conftest import REPO, event, write_jsonl
 def landed(paths: WarehousePaths, name: str = "events") -> list[dict]:
     con = duckdb.connect()
     glob = str(paths.loads / "*" / f"{name}.parquet")
-    return con.execute(f"select * from read_parquet('{glob}') order by all").fetch_df().to_dict(
-        "records"
-    )
+    return con.execute(f"select * from read_parquet('{glob}') order by all").fetch_df().to_dict("records")
 
 
 BIG = "x" * (1024 * 1024 + 10)
@@ -84,13 +82,18 @@ def test_future_timestamp_limit_is_24_hours_after_load(warehouse, tmp_path) -> N
 
     soon = (datetime.now(UTC) + timedelta(hours=23)).isoformat()
     later = (datetime.now(UTC) + timedelta(hours=25)).isoformat()
-    load_file(write_jsonl(tmp_path / "in.jsonl", [event("a", timestamp=soon), event("b", timestamp=later)]), warehouse)
+    load_file(
+        write_jsonl(tmp_path / "in.jsonl", [event("a", timestamp=soon), event("b", timestamp=later)]),
+        warehouse,
+    )
     assert [r["event_id"] for r in landed(warehouse)] == ["a"]
     assert landed(warehouse, "quarantine")[0]["reason"] == "timestamp_out_of_range"
 
 
 def test_duplicates_within_a_file_and_across_loads(warehouse, tmp_path) -> None:
-    first = write_jsonl(tmp_path / "a.jsonl", [event("e1", channel="web"), event("e2"), event("e1", channel="app")])
+    first = write_jsonl(
+        tmp_path / "a.jsonl", [event("e1", channel="web"), event("e2"), event("e1", channel="app")]
+    )
     result = load_file(first, warehouse)
     assert (result.records_accepted, result.records_duplicate) == (2, 1)
     second = write_jsonl(tmp_path / "b.jsonl", [event("e2"), event("e3"), event("e3")])
@@ -203,7 +206,7 @@ def test_every_record_is_accounted_for(batches, tmp_path_factory) -> None:
     paths = WarehousePaths(home)
     accepted_total = 0
     for number, lines in enumerate(batches):
-        path = write_jsonl(home / f"in{number}.jsonl", lines + [f"# batch {number}"])
+        path = write_jsonl(home / f"in{number}.jsonl", [*lines, f"# batch {number}"])
         result = load_file(path, paths)
         assert result.records_read == len(lines) + 1
         assert result.records_read == (
@@ -221,14 +224,21 @@ def test_a_load_killed_at_any_step_leaves_all_or_nothing(step, warehouse, tmp_pa
     path = write_jsonl(tmp_path / "crash.jsonl", records)
     env = dict(os.environ, **{FAULT_ENV: step, "CHAT_ANALYTICS_HOME": str(warehouse.home)})
     killed = subprocess.run(
-        [sys.executable, "-m", "loaders.cli", "load", str(path)], env=env, cwd=REPO,
-        capture_output=True, text=True,
+        [sys.executable, "-m", "loaders.cli", "load", str(path)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert killed.returncode == -signal.SIGKILL
     assert sorted(r["event_id"] for r in landed(warehouse)) == ["e0"]
     result = load_file(path, warehouse)
-    assert (result.records_read, result.records_accepted, result.records_duplicate,
-            result.records_quarantined) == (201, 199, 1, 1)
+    assert (
+        result.records_read,
+        result.records_accepted,
+        result.records_duplicate,
+        result.records_quarantined,
+    ) == (201, 199, 1, 1)
     assert len(landed(warehouse)) == 200
     assert not any(warehouse.landing_tmp.iterdir())
 
@@ -236,15 +246,19 @@ def test_a_load_killed_at_any_step_leaves_all_or_nothing(step, warehouse, tmp_pa
 def test_cli_reports_counts_and_missing_paths(warehouse, tmp_path) -> None:
     path = write_jsonl(tmp_path / "a.jsonl", [event("e1"), event("e1"), "bad"])
     done = subprocess.run(
-        [sys.executable, "-m", "loaders.cli", "load", str(tmp_path)], cwd=REPO,
-        capture_output=True, text=True,
+        [sys.executable, "-m", "loaders.cli", "load", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stderr
     assert "read 3, accepted 1, duplicate 1, quarantined 1" in done.stdout
     assert path.name in done.stdout
     missing = subprocess.run(
-        [sys.executable, "-m", "loaders.cli", "load", str(tmp_path / "nope.jsonl")], cwd=REPO,
-        capture_output=True, text=True,
+        [sys.executable, "-m", "loaders.cli", "load", str(tmp_path / "nope.jsonl")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert missing.returncode == 2
     assert "nope.jsonl: no such file or folder" in missing.stderr

@@ -52,9 +52,7 @@ def built(tmp_path_factory) -> WarehousePaths:
 def reference_sessions(paths: WarehousePaths) -> pd.DataFrame:
     """SPEC section 2, fct_sessions, written from the text in plain pandas."""
     with duckdb.connect() as con:
-        events = con.execute(
-            f"select * from read_parquet('{paths.events_glob()}')"
-        ).df()
+        events = con.execute(f"select * from read_parquet('{paths.events_glob()}')").df()
     props = events["properties"].map(json.loads)
 
     def text(key):
@@ -95,30 +93,32 @@ def reference_sessions(paths: WarehousePaths) -> pd.DataFrame:
         users = group["user_id"].dropna()
         start, end = group["event_timestamp"].min(), group["event_timestamp"].max()
         messages = int((kinds == "message_sent").sum() + (kinds == "message_received").sum())
-        rows.append({
-            "session_id": session_id,
-            "user_id": users.iloc[0] if len(users) else None,
-            "session_date": start.date(),
-            "channel": group["channel"].iloc[0],
-            "agent_version": versions.iloc[0] if len(versions) else None,
-            "duration_seconds": (end - start) / pd.Timedelta(milliseconds=1) / 1000,
-            "user_messages": int((kinds == "message_sent").sum()),
-            "agent_messages": int((kinds == "message_received").sum()),
-            "first_response_ms": first_response,
-            "fallback_count": int((kinds == "fallback_triggered").sum()),
-            "is_escalated": bool((kinds == "escalation_requested").any()),
-            "is_converted": bool((kinds == "conversion").any()),
-            "conversion_count": int((kinds == "conversion").sum()),
-            "rating": int(rated["valid_rating"].iloc[0]) if len(rated) else None,
-            "has_feedback": bool((kinds == "feedback_submitted").any()),
-            "flows_started": int((kinds == "flow_started").sum()),
-            "flows_completed": int((kinds == "flow_completed").sum()),
-            "flows_abandoned": int((kinds == "flow_abandoned").sum()),
-            "tool_calls": int((kinds == "tool_called").sum()),
-            "tool_failures": int(((kinds == "tool_called") & (group["success"] == False)).sum()),  # noqa: E712
-            "has_session_end": bool((kinds == "session_end").any()),
-            "messages": messages,
-        })
+        rows.append(
+            {
+                "session_id": session_id,
+                "user_id": users.iloc[0] if len(users) else None,
+                "session_date": start.date(),
+                "channel": group["channel"].iloc[0],
+                "agent_version": versions.iloc[0] if len(versions) else None,
+                "duration_seconds": (end - start) / pd.Timedelta(milliseconds=1) / 1000,
+                "user_messages": int((kinds == "message_sent").sum()),
+                "agent_messages": int((kinds == "message_received").sum()),
+                "first_response_ms": first_response,
+                "fallback_count": int((kinds == "fallback_triggered").sum()),
+                "is_escalated": bool((kinds == "escalation_requested").any()),
+                "is_converted": bool((kinds == "conversion").any()),
+                "conversion_count": int((kinds == "conversion").sum()),
+                "rating": int(rated["valid_rating"].iloc[0]) if len(rated) else None,
+                "has_feedback": bool((kinds == "feedback_submitted").any()),
+                "flows_started": int((kinds == "flow_started").sum()),
+                "flows_completed": int((kinds == "flow_completed").sum()),
+                "flows_abandoned": int((kinds == "flow_abandoned").sum()),
+                "tool_calls": int((kinds == "tool_called").sum()),
+                "tool_failures": int(((kinds == "tool_called") & (group["success"] == False)).sum()),  # noqa: E712
+                "has_session_end": bool((kinds == "session_end").any()),
+                "messages": messages,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -150,27 +150,34 @@ def test_daily_metrics_match_the_reference(built: WarehousePaths) -> None:
     s["agent_version"] = s["agent_version"].fillna("unknown")
     s["eligible"] = s["messages"] > 3
     rows = []
-    for (day, channel, version), g in s.groupby(["session_date", "channel", "agent_version"], sort=True):
+    for (_day, _channel, _version), g in s.groupby(["session_date", "channel", "agent_version"], sort=True):
         n = len(g)
         responded = g["first_response_ms"].notna()
         rated = g["rating"].notna()
         eligible = g["eligible"]
-        rows.append({
-            "sessions": n,
-            "user_messages": int(g["user_messages"].sum()),
-            "escalation_rate": g["is_escalated"].sum() / n,
-            "resolution_rate": 1 - g["is_escalated"].sum() / n,
-            "conversion_rate": g["is_converted"].sum() / n,
-            "avg_session_duration_seconds": g["duration_seconds"].sum() / n,
-            "avg_messages_per_session": g["user_messages"].sum() / n,
-            "fallback_rate": (g["fallback_count"].sum() / g["user_messages"].sum())
-            if g["user_messages"].sum() else None,
-            "avg_first_response_ms": (g.loc[responded, "first_response_ms"].sum() / responded.sum())
-            if responded.sum() else None,
-            "avg_satisfaction_score": (g.loc[rated, "rating"].sum() / rated.sum()) if rated.sum() else None,
-            "feedback_response_rate": ((eligible & g["has_feedback"]).sum() / eligible.sum())
-            if eligible.sum() else None,
-        })
+        rows.append(
+            {
+                "sessions": n,
+                "user_messages": int(g["user_messages"].sum()),
+                "escalation_rate": g["is_escalated"].sum() / n,
+                "resolution_rate": 1 - g["is_escalated"].sum() / n,
+                "conversion_rate": g["is_converted"].sum() / n,
+                "avg_session_duration_seconds": g["duration_seconds"].sum() / n,
+                "avg_messages_per_session": g["user_messages"].sum() / n,
+                "fallback_rate": (g["fallback_count"].sum() / g["user_messages"].sum())
+                if g["user_messages"].sum()
+                else None,
+                "avg_first_response_ms": (g.loc[responded, "first_response_ms"].sum() / responded.sum())
+                if responded.sum()
+                else None,
+                "avg_satisfaction_score": (g.loc[rated, "rating"].sum() / rated.sum())
+                if rated.sum()
+                else None,
+                "feedback_response_rate": ((eligible & g["has_feedback"]).sum() / eligible.sum())
+                if eligible.sum()
+                else None,
+            }
+        )
     expected = pd.DataFrame(rows)
     actual = read_table(built.home, "marts.fct_agent_metrics_daily")
     assert len(actual) == len(expected)
@@ -180,18 +187,28 @@ def test_daily_metrics_match_the_reference(built: WarehousePaths) -> None:
 def test_scores_funnel_and_topics_match_the_reference(built: WarehousePaths) -> None:
     s = reference_sessions(built).sort_values("session_id").reset_index(drop=True)
     resolution = np.where(s["is_escalated"], 0.0, 100.0)
-    efficiency = [None if m == 0 else 100.0 if m <= 3 else max(0.0, 100.0 - 10 * (m - 3))
-                  for m in s["user_messages"]]
+    efficiency = [
+        None if m == 0 else 100.0 if m <= 3 else max(0.0, 100.0 - 10 * (m - 3)) for m in s["user_messages"]
+    ]
     sentiment = [None if pd.isna(r) else (r - 1) * 25.0 for r in s["rating"]]
     goal = np.where(s["is_converted"] | (s["flows_completed"] > 0), 100.0, 0.0)
     overall = []
     for r, e, t, g in zip(resolution, efficiency, sentiment, goal, strict=True):
-        parts = [(0.3, r), (0.3, g)] + ([(0.2, e)] if e is not None else []) + (
-            [(0.2, t)] if t is not None else [])
+        parts = (
+            [(0.3, r), (0.3, g)]
+            + ([(0.2, e)] if e is not None else [])
+            + ([(0.2, t)] if t is not None else [])
+        )
         overall.append(sum(w * v for w, v in parts) / sum(w for w, _ in parts))
-    expected = pd.DataFrame({"resolution_score": resolution, "efficiency_score": efficiency,
-                             "sentiment_score": sentiment, "goal_completion_score": goal,
-                             "overall_score": overall})
+    expected = pd.DataFrame(
+        {
+            "resolution_score": resolution,
+            "efficiency_score": efficiency,
+            "sentiment_score": sentiment,
+            "goal_completion_score": goal,
+            "overall_score": overall,
+        }
+    )
     actual = read_table(built.home, "marts.fct_conversation_scores")
     assert_columns_equal(actual, expected, list(expected.columns))
 
@@ -228,8 +245,11 @@ def test_scores_funnel_and_topics_match_the_reference(built: WarehousePaths) -> 
 
     fallbacks["topic"] = fallbacks["properties"].map(topic)
     fallbacks["session_date"] = fallbacks["session_id"].map(starts)
-    expected_topics = fallbacks.groupby(["session_date", "topic"]).agg(
-        fallback_count=("event_id", "size"), sessions=("session_id", "nunique")).reset_index()
+    expected_topics = (
+        fallbacks.groupby(["session_date", "topic"])
+        .agg(fallback_count=("event_id", "size"), sessions=("session_id", "nunique"))
+        .reset_index()
+    )
     actual_topics = read_table(built.home, "marts.fct_fallback_topics_daily")
     assert_columns_equal(actual_topics, expected_topics, ["topic", "fallback_count", "sessions"])
 
@@ -242,12 +262,19 @@ def snapshot(home: Path) -> dict[str, pd.DataFrame]:
 def test_incremental_batches_equal_a_full_refresh(seed: int, tmp_path: Path) -> None:
     rng = random.Random(seed)
     manifest = generate(
-        GeneratorConfig(days=4, sessions_per_day=40, seed=seed, start=date(2026, 2, 1),
-                        duplicate_rate=0.03, late_rate=0.05),
+        GeneratorConfig(
+            days=4,
+            sessions_per_day=40,
+            seed=seed,
+            start=date(2026, 2, 1),
+            duplicate_rate=0.03,
+            late_rate=0.05,
+        ),
         tmp_path / "events",
     )
-    lines = [line for name in manifest.files
-             for line in (tmp_path / "events" / name).read_text().splitlines()]
+    lines = [
+        line for name in manifest.files for line in (tmp_path / "events" / name).read_text().splitlines()
+    ]
     lines += rng.sample(lines, 30)  # duplicates that arrive in other batches
     rng.shuffle(lines)
     paths = WarehousePaths(tmp_path / "warehouse")
@@ -264,6 +291,7 @@ def test_incremental_batches_equal_a_full_refresh(seed: int, tmp_path: Path) -> 
     full = snapshot(paths.home)
     for table in MARTS:
         assert len(full[table]) > 0
-        pd.testing.assert_frame_equal(incremental[table], full[table], check_exact=False,
-                                      rtol=0, atol=1e-9, obj=table)
+        pd.testing.assert_frame_equal(
+            incremental[table], full[table], check_exact=False, rtol=0, atol=1e-9, obj=table
+        )
         pd.testing.assert_frame_equal(rerun[table], incremental[table], check_exact=True, obj=table)

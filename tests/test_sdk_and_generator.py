@@ -22,9 +22,10 @@ def test_assign_variant_is_the_sha256_rule() -> None:
         expected = variants[int.from_bytes(digest, "big") % 3]
         assert assign_variant(session, "checkout", variants) == expected
     # a fixed vector, computed once by hand with hashlib
-    assert assign_variant("abc", "t", ["x", "y"]) == ["x", "y"][
-        int(hashlib.sha256(b"t:abc").hexdigest(), 16) % 2
-    ]
+    assert (
+        assign_variant("abc", "t", ["x", "y"])
+        == ["x", "y"][int(hashlib.sha256(b"t:abc").hexdigest(), 16) % 2]
+    )
     with pytest.raises(ValueError, match="at least one variant"):
         assign_variant("s", "t", [])
 
@@ -55,8 +56,9 @@ def test_collector_is_thread_safe(tmp_path: Path) -> None:
 
     def worker(offset: int) -> None:
         for number in range(500):
-            collector.track(ChatEvent(session_id=f"t{offset}", event_type="message_sent",
-                                      event_id=f"{offset}-{number}"))
+            collector.track(
+                ChatEvent(session_id=f"t{offset}", event_type="message_sent", event_id=f"{offset}-{number}")
+            )
 
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
     for thread in threads:
@@ -64,7 +66,9 @@ def test_collector_is_thread_safe(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     collector.close()
-    ids = [json.loads(line)["event_id"] for f in tmp_path.glob("*.jsonl") for line in f.read_text().splitlines()]
+    ids = [
+        json.loads(line)["event_id"] for f in tmp_path.glob("*.jsonl") for line in f.read_text().splitlines()
+    ]
     assert sorted(ids) == sorted(f"{o}-{n}" for o in range(4) for n in range(500))
 
 
@@ -81,9 +85,10 @@ def test_collector_flushes_at_interpreter_exit(tmp_path: Path) -> None:
 
 def test_collector_files_load_cleanly(tmp_path: Path, warehouse) -> None:
     with EventCollector(warehouse.inbox, buffer_size=10) as collector:
-        for number in range(25):
-            collector.track(ChatEvent(session_id="s", event_type="message_sent", channel="Web",
-                                      properties={"text": "ü"}))
+        for _number in range(25):
+            collector.track(
+                ChatEvent(session_id="s", event_type="message_sent", channel="Web", properties={"text": "ü"})
+            )
     results = [load_file(path, warehouse) for path in sorted(warehouse.inbox.glob("*.jsonl"))]
     assert sum(r.records_accepted for r in results) == 25
 
@@ -91,8 +96,15 @@ def test_collector_files_load_cleanly(tmp_path: Path, warehouse) -> None:
 def test_generator_is_deterministic_and_reconciles(tmp_path: Path, warehouse) -> None:
     from datetime import date
 
-    config = GeneratorConfig(days=3, sessions_per_day=60, seed=5, start=date(2026, 1, 5),
-                             duplicate_rate=0.05, late_rate=0.05, invalid_rate=0.02)
+    config = GeneratorConfig(
+        days=3,
+        sessions_per_day=60,
+        seed=5,
+        start=date(2026, 1, 5),
+        duplicate_rate=0.05,
+        late_rate=0.05,
+        invalid_rate=0.02,
+    )
     first = generate(config, tmp_path / "a")
     second = generate(config, tmp_path / "b")
     for name in first.files:

@@ -1,0 +1,99 @@
+"""Load benchmark: our loader against DuckDB's own read_json of the same file, in one run.
+
+    .venv/bin/python benchmarks/bench_load.py --events 1000000
+
+Writes benchmarks/results/load.json and load.md. Each side runs in its own process so
+that peak RSS is measured per side.
+"""
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _child(kind: str, source: str, home: str) -> None:
+    started = time.perf_counter()
+    if kind == "loader":
+        from loaders.load import load_file
+        from loaders.paths import WarehousePaths
+
+        result = load_file(Path(source), WarehousePaths(Path(home)))
+        records = result.records_read
+    else:
+        import duckdb
+
+        con = duckdb.connect(str(Path(home) / "baseline.duckdb"))
+        con.execute(
+            f"create table events as select * from read_json('{source}', "
+            "format = 'newline_delimited', ignore_errors = true)"
+        )
+        records = con.execute("select count(*) from events").fetchone()[0]
+    elapsed = time.perf_counter() - started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": elapsed, "records": records, "peak_rss_mib": peak_mib}))
+
+
+def _run(kind: str, source: Path, home: Path) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", kind, str(source), str(home)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--child", nargs=3)
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    from loaders.generate import GeneratorConfig, generate
+
+    with tempfile.TemporaryDirectory() as scratch:
+        work = Path(scratch)
+        days = 10
+        per_day = max(1, args.events // (days * 12))
+        manifest = generate(GeneratorConfig(days=days, sessions_per_day=per_day, seed=1,
+                                            start=date(2026, 1, 1)), work / "gen")
+        source = work / "events.jsonl"
+        with source.open("wb") as out:
+            for name in manifest.files:
+                out.write((work / "gen" / name).read_bytes())
+        baseline = _run("baseline", source, work)
+        loader = _run("loader", source, work / "warehouse")
+        file_mib = round(source.stat().st_size / 2**20, 1)
+    report = {
+        "machine": f"{platform.machine()}, {platform.python_version()}",
+        "records": loader["records"],
+        "file_mib": file_mib,
+        "loader": loader,
+        "read_json_baseline": baseline,
+        "events_per_second": loader["records"] / loader["seconds"],
+        "speed_ratio_vs_read_json": baseline["seconds"] / loader["seconds"],
+        "targets": {"speed_ratio_vs_read_json": ">= 0.5", "peak_rss_mib": "< 2048"},
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "load.json").write_text(json.dumps(report, indent=2))
+    (RESULTS / "load.md").write_text(
+        "| measure | loader | DuckDB read_json |\n|---|---|---|\n"
+        f"| seconds | {loader['seconds']:.2f} | {baseline['seconds']:.2f} |\n"
+        f"| peak RSS MiB | {loader['peak_rss_mib']:.0f} | {baseline['peak_rss_mib']:.0f} |\n"
+        f"| records | {loader['records']:,} | {baseline['records']:,} |\n\n"
+        f"speed ratio (read_json time / loader time): {report['speed_ratio_vs_read_json']:.2f}\n"
+    )
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
