@@ -9,7 +9,7 @@ from pathlib import Path
 from .generate import GeneratorConfig, generate
 from .load import load_file
 from .paths import WarehousePaths
-from .readers import UnsupportedFileError, detect_format
+from .readers import UnsupportedFileError, detect_format, loadable_files
 
 
 class UsageError(Exception):
@@ -23,16 +23,7 @@ def _expand(paths: Sequence[str]) -> list[Path]:
         if not path.exists():
             raise UsageError(f"{raw}: no such file or folder")
         if path.is_dir():
-            found = []
-            for candidate in sorted(path.rglob("*")):
-                if not candidate.is_file() or candidate.name.startswith("."):
-                    continue
-                try:
-                    detect_format(candidate)
-                except UnsupportedFileError:
-                    continue
-                found.append(candidate)
-            files.extend(found)
+            files.extend(loadable_files(path))
         else:
             detect_format(path)
             files.append(path)

@@ -42,6 +42,20 @@ def detect_format(path: Path) -> str:
     )
 
 
+def loadable_files(folder: Path) -> list[Path]:
+    """Files under a folder in a loadable format, by name; dot-files are still being written."""
+    found = []
+    for candidate in sorted(folder.rglob("*")):
+        if not candidate.is_file() or candidate.name.startswith("."):
+            continue
+        try:
+            detect_format(candidate)
+        except UnsupportedFileError:
+            continue
+        found.append(candidate)
+    return found
+
+
 def _open_text(path: Path) -> io.TextIOBase:
     with path.open("rb") as probe:
         is_gzip = probe.read(2) == b"\x1f\x8b"

@@ -7,23 +7,14 @@ from pathlib import Path
 from loaders.landing import ensure_landing
 from loaders.load import LoadResult, load_file
 from loaders.paths import WarehousePaths
-from loaders.readers import UnsupportedFileError, detect_format
+from loaders.readers import loadable_files
 
 
 def pending_files(paths: WarehousePaths) -> list[Path]:
     """Complete files in the inbox, oldest name first; dot-files are still being written."""
     if not paths.inbox.exists():
         return []
-    found = []
-    for candidate in sorted(paths.inbox.rglob("*")):
-        if not candidate.is_file() or candidate.name.startswith("."):
-            continue
-        try:
-            detect_format(candidate)
-        except UnsupportedFileError:
-            continue
-        found.append(candidate)
-    return found
+    return loadable_files(paths.inbox)
 
 
 def land_inbox(
