@@ -21,9 +21,11 @@ demo: setup
 test: setup
 	$(BIN)/pytest
 
+# sqlfluff's dbt templater compiles against a scratch warehouse, never the real one.
 lint: setup
 	$(BIN)/ruff check .
-	cd dbt_project && CHAT_ANALYTICS_HOME=$(CURDIR)/warehouse ../$(BIN)/sqlfluff lint models macros
+	rm -rf $(CURDIR)/.lint-warehouse && mkdir -p $(CURDIR)/.lint-warehouse
+	cd dbt_project && CHAT_ANALYTICS_HOME=$(CURDIR)/.lint-warehouse ../$(BIN)/sqlfluff lint models
 
 clean:
 	rm -rf $(VENV) warehouse dbt_project/target dbt_project/logs

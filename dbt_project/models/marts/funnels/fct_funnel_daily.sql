@@ -13,13 +13,21 @@
 
 -- depends_on: {{ ref('stg_landing__events') }}
 
-{#- Steps are unrolled up to the longest funnel in the seed, read when the model runs
-    (unit tests see the seed as a CTE, which cannot be queried ahead; they get 10 steps). -#}
+{#- Steps are unrolled up to the longest funnel in the seed, read when the model runs.
+    Unit tests see the seed as a CTE, and linting compiles before any seed exists: both get
+    10 steps, which is harmless (steps beyond a funnel's last match nothing). -#}
 {%- set max_steps = 10 -%}
-{%- set steps_relation = ref('funnel_steps') | string -%}
-{%- if execute and not steps_relation.startswith('__dbt__cte__') -%}
-{%- set longest = run_query('select max(step_order) from ' ~ steps_relation) -%}
+{%- set steps_relation = ref('funnel_steps') -%}
+{%- if execute and not (steps_relation | string).startswith('__dbt__cte__') -%}
+{%- set seeded = adapter.get_relation(
+    database=steps_relation.database,
+    schema=steps_relation.schema,
+    identifier=steps_relation.identifier,
+) -%}
+{%- if seeded is not none -%}
+{%- set longest = run_query('select max(step_order) from ' ~ seeded) -%}
 {%- set max_steps = (longest.columns[0].values()[0] or 1) | int -%}
+{%- endif -%}
 {%- endif %}
 
 with funnel_steps as (
