@@ -11,7 +11,7 @@ setup: $(VENV)/.synced
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==$(UV_VERSION)"
-	uv sync --frozen
+	UV_COMPILE_BYTECODE=1 uv sync --frozen
 	cd dbt_project && CHAT_ANALYTICS_HOME=$(CURDIR)/warehouse ../$(BIN)/dbt parse --quiet
 	@touch $@
 
