@@ -10,6 +10,8 @@ import duckdb
 
 from loaders.paths import WarehousePaths
 
+from .serving import serving_file
+
 METRIC_SQL = """
 select
     sum(sessions) as total_sessions,
@@ -82,16 +84,13 @@ def dashboard(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict[st
 
 
 def _connect(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
-    if not paths.database.exists():
+    """The published serving snapshot, never the build's working file."""
+    published = serving_file(paths)
+    if not published.exists():
         raise DashboardError(
-            f"no warehouse at {paths.database}; run `chat-analytics build` first"
+            f"nothing published at {published}; run `chat-analytics build` first"
         )
-    try:
-        return duckdb.connect(str(paths.database), read_only=True)
-    except duckdb.ConnectionException:
-        # dbt-duckdb keeps its read-write connection open in this process after an
-        # in-process build; DuckDB then allows only a connection with the same settings.
-        return duckdb.connect(str(paths.database))
+    return duckdb.connect(str(published), read_only=True)
 
 
 def run_dashboard(args: argparse.Namespace) -> int:

@@ -16,17 +16,9 @@ def export_warehouse_env(paths: WarehousePaths) -> None:
     os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_PROFILES_DIR))
 
 
-def dbt_build_args(full_refresh: bool = False, select: str | None = None) -> list[str]:
-    """The arguments of the daily dbt build; pure, so it is unit-tested."""
-    args = [
-        "build",
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROFILES_DIR),
-    ]
-    if full_refresh:
-        args.append("--full-refresh")
-    if select:
-        args.extend(["--select", select])
-    return args
+def dbt_executable() -> str:
+    """The dbt installed beside this interpreter, whatever PATH says."""
+    import sys
+
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"

@@ -1,0 +1,42 @@
+import dagster as dg
+
+from loaders.load import LoadResult
+from orchestration.inbox import land_inbox
+from orchestration.resources import WarehouseResource
+
+# The dbt sources of the landing zone; dagster-dbt maps source('landing', x) to these keys.
+LANDING_KEYS = [dg.AssetKey(["landing", name]) for name in ("events", "quarantine", "audit")]
+
+
+def _totals(results: list[LoadResult]) -> dict[str, int]:
+    return {
+        "files_landed": sum(not r.skipped_as_already_loaded for r in results),
+        "files_skipped_as_loaded": sum(r.skipped_as_already_loaded for r in results),
+        "records_read": sum(r.records_read for r in results),
+        "records_accepted": sum(r.records_accepted for r in results),
+        "records_duplicate": sum(r.records_duplicate for r in results),
+        "records_quarantined": sum(r.records_quarantined for r in results),
+    }
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            key,
+            group_name="ingestion",
+            kinds={"parquet"},
+            description=(
+                "Landing zone Parquet written by the loaders: accepted events, quarantined "
+                "records and the per-file load audit."
+            ),
+        )
+        for key in LANDING_KEYS
+    ],
+    name="land_inbox",
+)
+def land_inbox_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Land every complete file waiting in the inbox, then move it to the archive."""
+    results = land_inbox(warehouse.paths(), report=context.log.info)
+    totals = _totals(results)
+    for key in LANDING_KEYS:
+        yield dg.MaterializeResult(asset_key=key, metadata=totals)
