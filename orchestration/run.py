@@ -9,6 +9,7 @@ from loaders.generate import GeneratorConfig, generate
 from loaders.paths import WarehousePaths
 
 from .project import export_warehouse_env
+from .serving import serving_file
 
 DAGSTER_YAML = """\
 # Written by chat-analytics. One run at a time: DuckDB allows a single writer.
@@ -94,7 +95,7 @@ def run_build(full_refresh: bool = False, paths: WarehousePaths | None = None) -
         for problem in problems:
             print(f"build failed: {problem}", file=sys.stderr)
         return 1
-    _step(f"build complete; marts published to {paths.serving / 'marts.duckdb'}")
+    _step(f"build complete; marts published to {serving_file(paths)}")
     return 0
 
 

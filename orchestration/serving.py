@@ -18,13 +18,15 @@ PUBLISHED_EXTRA_TABLES = ("audit.load_audit",)
 
 
 def serving_file(paths: WarehousePaths) -> Path:
-    return paths.serving / "marts.duckdb"
+    # Not "marts.duckdb": DuckDB names the catalog after the file, and a catalog called
+    # marts would make every `marts.<table>` reference ambiguous for BI tools.
+    return paths.serving / "analytics.duckdb"
 
 
 def publish(paths: WarehousePaths) -> dict[str, int]:
     paths.serving.mkdir(parents=True, exist_ok=True)
     target = serving_file(paths)
-    partial = paths.serving / f".marts-{uuid.uuid4().hex}.duckdb"
+    partial = paths.serving / f".analytics-{uuid.uuid4().hex}.duckdb"
     row_counts: dict[str, int] = {}
     try:
         con = duckdb.connect(str(partial))

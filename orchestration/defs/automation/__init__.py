@@ -1,0 +1,9 @@
+import dagster as dg
+
+from .jobs import daily_build_job
+from .schedules import daily_build_schedule
+from .sensors import inbox_sensor
+
+defs = dg.Definitions(
+    jobs=[daily_build_job], schedules=[daily_build_schedule], sensors=[inbox_sensor]
+)

@@ -5,9 +5,15 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from orchestration.locks import exclusive_build_lock
-from orchestration.project import DBT_PROFILES_DIR, DBT_PROJECT_DIR, export_warehouse_env
+from orchestration.project import (
+    DBT_PROFILES_DIR,
+    DBT_PROJECT_DIR,
+    export_warehouse_env,
+    put_environment_on_path,
+)
 from orchestration.resources import BUILD_LOCK_WAIT_SECONDS, WarehouseResource
 
+put_environment_on_path()
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROFILES_DIR)
 dbt_project.prepare_if_dev()
 

@@ -1,0 +1,284 @@
+"""The Dagster definitions, the daily job run in-process, checks that block publication,
+safe concurrent use, and `dagster dev` answering on a loopback port."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+
+from loaders.generate import GeneratorConfig, generate
+from loaders.paths import HOME_ENV, WarehousePaths
+from orchestration.defs.transformation.assets import DbtBuildConfig, dbt_build_args
+from orchestration.run import run_build
+from orchestration.serving import serving_file
+
+from .conftest import REPO
+
+EXPECTED_ASSETS = [
+    "audit/load_audit",
+    "audit/quarantined_events",
+    "landing/audit",
+    "landing/events",
+    "landing/quarantine",
+    "marts/fct_agent_metrics_daily",
+    "marts/fct_conversation_scores",
+    "marts/fct_fallback_topics_daily",
+    "marts/fct_funnel_daily",
+    "marts/fct_sessions",
+    "marts/funnel_steps",
+    "serving/marts",
+    "staging/stg_landing__events",
+]
+PYTHON_CHECKS = [
+    "audit/load_audit:load_reconciliation",
+    "audit/load_audit:quarantine_share",
+    "marts/fct_agent_metrics_daily:feedback_response_rate_in_band",
+    "marts/fct_agent_metrics_daily:rates_within_bounds",
+    "marts/fct_agent_metrics_daily:session_volume_anomaly",
+    "marts/fct_conversation_scores:scores_within_bounds",
+    "marts/fct_sessions:event_freshness",
+]
+
+
+def test_definitions_graph_snapshot() -> None:
+    from orchestration.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == EXPECTED_ASSETS
+    checks = sorted(key.to_user_string() for key in graph.asset_check_keys)
+    assert [c for c in checks if c in PYTHON_CHECKS] == PYTHON_CHECKS
+    dbt_checks = [c for c in checks if c not in PYTHON_CHECKS]
+    # dbt tests appear as asset checks (one per model test in the project)
+    assert len(dbt_checks) >= 30
+    assert "marts/fct_sessions:unique_fct_sessions_session_id" in dbt_checks
+    assert [job.name for job in defs.jobs if not job.name.startswith("__")] == ["daily_build"]
+    [schedule] = defs.schedules
+    assert (schedule.name, schedule.cron_schedule, schedule.execution_timezone) == (
+        "daily_build_schedule",
+        "0 2 * * *",
+        "UTC",
+    )
+    [sensor] = defs.sensors
+    assert sensor.name == "inbox_sensor" and sensor.minimum_interval_seconds == 60
+    landing = graph.get(dg.AssetKey(["staging", "stg_landing__events"]))
+    assert dg.AssetKey(["landing", "events"]) in landing.parent_keys
+
+
+def test_dbt_build_args() -> None:
+    assert dbt_build_args(DbtBuildConfig()) == ["build"]
+    assert dbt_build_args(DbtBuildConfig(full_refresh=True)) == ["build", "--full-refresh"]
+
+
+def test_inbox_sensor_fires_only_on_new_files(warehouse: WarehousePaths) -> None:
+    from orchestration.defs.automation.sensors import inbox_sensor
+    from orchestration.resources import WarehouseResource
+
+    resources = {"warehouse": WarehouseResource(home=str(warehouse.home))}
+    with dg.build_sensor_context(resources=resources) as context:
+        assert isinstance(inbox_sensor(context), dg.SkipReason)
+    warehouse.inbox.mkdir(parents=True)
+    (warehouse.inbox / ".partial.jsonl").write_text("{}\n")
+    with dg.build_sensor_context(resources=resources) as context:
+        assert isinstance(inbox_sensor(context), dg.SkipReason)
+    (warehouse.inbox / "batch.jsonl").write_text("{}\n")
+    with dg.build_sensor_context(resources=resources) as context:
+        request = inbox_sensor(context)
+    assert isinstance(request, dg.RunRequest) and request.run_key.startswith("inbox-")
+
+
+def _generate_into_inbox(paths: WarehousePaths, seed: int, days: int, start) -> None:
+    generate(
+        GeneratorConfig(days=days, sessions_per_day=40, seed=seed, start=start), paths.inbox / f"seed-{seed}"
+    )
+    (paths.inbox / f"seed-{seed}" / "manifest.json").unlink()
+
+
+def _serving_counts(paths: WarehousePaths) -> dict[str, int]:
+    with duckdb.connect(str(serving_file(paths)), read_only=True) as con:
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select schema_name || '.' || table_name from duckdb_tables() order by 1"
+            ).fetchall()
+        ]
+        return {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in tables}
+
+
+@pytest.fixture(scope="module")
+def built_home(tmp_path_factory) -> WarehousePaths:
+    home = tmp_path_factory.mktemp("orchestration") / "warehouse"
+    paths = WarehousePaths(home)
+    previous = os.environ.get(HOME_ENV)
+    os.environ[HOME_ENV] = str(home)
+    start = datetime.now(UTC).date() - timedelta(days=5)
+    _generate_into_inbox(paths, seed=1, days=4, start=start)
+    assert run_build(paths=paths) == 0
+    yield paths
+    if previous is None:
+        os.environ.pop(HOME_ENV, None)
+    else:
+        os.environ[HOME_ENV] = previous
+
+
+def test_daily_job_builds_twice_and_publishes(built_home: WarehousePaths, capsys) -> None:
+    paths = built_home
+    first = _serving_counts(paths)
+    assert first["marts.fct_sessions"] > 100
+    assert not list(paths.inbox.rglob("*.jsonl"))
+    assert list(paths.archive.rglob("*.jsonl"))
+    # a second, incremental run with one more day of traffic
+    _generate_into_inbox(paths, seed=2, days=1, start=datetime.now(UTC).date() - timedelta(days=1))
+    assert run_build(paths=paths) == 0
+    second = _serving_counts(paths)
+    assert second["marts.fct_sessions"] > first["marts.fct_sessions"]
+    with duckdb.connect(str(paths.database), read_only=True) as con:
+        (sessions,) = con.execute("select count(*) from marts.fct_sessions").fetchone()
+    assert second["marts.fct_sessions"] == sessions
+    assert second["audit.load_audit"] == first["audit.load_audit"] + 1
+
+
+def test_a_broken_load_blocks_publication(built_home: WarehousePaths, capsys) -> None:
+    paths = built_home
+    before = serving_file(paths).read_bytes()
+    paths.inbox.mkdir(exist_ok=True)
+    now = datetime.now(UTC).isoformat()
+    lines = [
+        json.dumps(
+            {"event_id": f"ok-{i}", "session_id": "x", "event_type": "session_start", "timestamp": now}
+        )
+        for i in range(90)
+    ]
+    lines += ["not json"] * 10
+    (paths.inbox / "broken.jsonl").write_text("\n".join(lines) + "\n")
+    assert run_build(paths=paths) == 1
+    error = capsys.readouterr().err
+    assert "blocking check 'quarantine_share' on audit/load_audit failed" in error
+    assert "10 of 100 records quarantined" in error
+    assert serving_file(paths).read_bytes() == before
+
+
+def test_a_second_build_is_refused_while_one_runs(built_home: WarehousePaths, capsys) -> None:
+    paths = built_home
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\n"
+            "from loaders.paths import WarehousePaths\n"
+            "from orchestration.locks import exclusive_build_lock\n"
+            f"with exclusive_build_lock(WarehousePaths(__import__('pathlib').Path({str(paths.home)!r}))):\n"
+            "    print('locked', flush=True); time.sleep(60)\n",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert run_build(paths=paths) == 1
+        assert "another build is writing" in capsys.readouterr().err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_reader_keeps_its_snapshot_during_a_build(built_home: WarehousePaths) -> None:
+    paths = built_home
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys\n"
+            f"con = duckdb.connect({str(serving_file(paths))!r}, read_only=True)\n"
+            "query = 'select count(*), sum(sessions) from marts.fct_agent_metrics_daily'\n"
+            "count = lambda: con.execute(query).fetchone()\n"
+            "print(count(), flush=True)\n"
+            "sys.stdin.readline()\n"
+            "print(count(), flush=True)\n",
+        ],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = reader.stdout.readline().strip()
+        _generate_into_inbox(paths, seed=3, days=1, start=datetime.now(UTC).date() - timedelta(days=2))
+        assert run_build(paths=paths) == 0
+        reader.stdin.write("\n")
+        reader.stdin.flush()
+        assert reader.stdout.readline().strip() == first
+    finally:
+        reader.kill()
+        reader.wait()
+    with duckdb.connect(str(serving_file(paths)), read_only=True) as con:
+        now = con.execute("select count(*), sum(sessions) from marts.fct_agent_metrics_daily").fetchone()
+    assert str(now) != first
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_dagster_dev_serves_the_asset_graph(tmp_path: Path) -> None:
+    port = _free_port()
+    env = dict(os.environ, DAGSTER_HOME=str(tmp_path), **{HOME_ENV: str(tmp_path / "wh")})
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "dev",
+            "-m",
+            "orchestration.definitions",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/graphql",
+                    data=query,
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    payload = json.load(response)
+                nodes = payload["data"]["assetNodes"]
+                if nodes:
+                    break
+            except (OSError, KeyError, TypeError):
+                pass
+            assert time.monotonic() < deadline, "dagster dev did not answer within 120 s"
+            time.sleep(1)
+        keys = sorted("/".join(node["assetKey"]["path"]) for node in nodes)
+        assert keys == EXPECTED_ASSETS
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    shutil.rmtree(tmp_path, ignore_errors=True)
