@@ -79,8 +79,47 @@ def dashboard(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict[st
         "metrics": metrics,
         "funnel": funnel,
         "top_fallback_topics": [{"topic": t, "count": int(c)} for t, c in topics],
-        "ab_tests": [],
+        "ab_tests": ab_tests(con),
     }
+
+
+def ab_tests(con: duckdb.DuckDBPyConnection, metric: str = "conversion_rate") -> list[dict]:
+    """Every test with its primary metric per variant (results cover the whole test)."""
+    cursor = con.execute(
+        """
+        select
+            results.test_name, results.variant, results.is_control, results.exposed_sessions,
+            results.units, results.mean, results.ci_low, results.ci_high, results.rel_lift,
+            results.rel_lift_ci_low, results.rel_lift_ci_high, results.p_value,
+            results.always_valid_p_value, results.chance_to_win, results.enough_data,
+            results.srm_p_value, tests.contamination_rate
+        from marts.fct_ab_results as results
+        left join marts.fct_ab_tests as tests using (test_name)
+        where results.metric = ?
+        order by results.test_name, results.is_control desc, results.variant
+        """,
+        [metric],
+    )
+    names = [column[0] for column in cursor.description]
+    tests: dict[str, dict] = {}
+    for row in cursor.fetchall():
+        record = dict(zip(names, row, strict=True))
+        test = tests.setdefault(record["test_name"], {
+            "test_name": record["test_name"],
+            "metric": metric,
+            "srm_p_value": record["srm_p_value"],
+            "srm_status": "mismatch" if (record["srm_p_value"] or 1) < 0.001 else "ok",
+            "contamination_rate": record["contamination_rate"],
+            "variants": [],
+        })
+        test["variants"].append({
+            key: record[key] for key in (
+                "variant", "is_control", "exposed_sessions", "units", "mean", "ci_low",
+                "ci_high", "rel_lift", "rel_lift_ci_low", "rel_lift_ci_high", "p_value",
+                "always_valid_p_value", "chance_to_win", "enough_data",
+            )
+        })
+    return list(tests.values())
 
 
 def _connect(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
@@ -123,6 +162,15 @@ def _print_text(data: dict[str, Any]) -> None:
     print("  top fallback topics:")
     for topic in data["top_fallback_topics"]:
         print(f"    {topic['topic']:<20} {topic['count']:>6}")
+    for test in data["ab_tests"]:
+        print(f"  A/B test {test['test_name']} ({test['metric']}, SRM {test['srm_status']}):")
+        for arm in test["variants"]:
+            lift = "" if arm["rel_lift"] is None else (
+                f"  lift {arm['rel_lift']:+.1%}  p {arm['p_value']:.3g}"
+                f"  always-valid p {arm['always_valid_p_value']:.3g}"
+            )
+            enough = "" if arm["enough_data"] else "  (not enough data yet)"
+            print(f"    {arm['variant']:<12} {arm['mean']:.2%} of {arm['units']}{lift}{enough}")
 
 
 def print_summary(paths: WarehousePaths) -> int:

@@ -132,3 +132,53 @@ def feedback_response_rate(con: duckdb.DuckDBPyConnection, days: int = 7) -> Mea
     return Measurement(
         0.15 <= rate <= 0.25, rate, f"{responded} of {eligible} eligible sessions gave feedback"
     )
+
+
+def srm_mismatches(con: duckdb.DuckDBPyConnection, threshold: float = 0.001) -> Measurement:
+    rows = con.execute(
+        "select test_name, srm_p_value from marts.fct_ab_tests where srm_p_value is not null"
+    ).fetchall()
+    failing = [f"{name} (p = {p:.3g})" for name, p in rows if p < threshold]
+    lowest = min((p for _, p in rows), default=None)
+    detail = "sample-ratio mismatch in " + ", ".join(failing) if failing else (
+        f"{len(rows)} tests without sample-ratio mismatch"
+    )
+    return Measurement(not failing, lowest, detail)
+
+
+def assignment_mismatches(con: duckdb.DuckDBPyConnection) -> Measurement:
+    """Re-derive each exposure's variant with the SDK rule, for tests listed in the seed
+    (variants in alphabetical order)."""
+    from loaders.sdk import assign_variant
+
+    arms: dict[str, list[str]] = {}
+    for test_name, variant in con.execute(
+        "select test_name, variant from marts.experiments order by test_name, variant"
+    ).fetchall():
+        arms.setdefault(test_name, []).append(variant)
+    checked = mismatched = 0
+    per_test: dict[str, int] = {}
+    cursor = con.execute(
+        "select test_name, session_id, variant from marts.fct_ab_exposures where test_name in ?",
+        [list(arms)],
+    )
+    while batch := cursor.fetchmany(50_000):
+        for test_name, session_id, variant in batch:
+            checked += 1
+            if assign_variant(session_id, test_name, arms[test_name]) != variant:
+                mismatched += 1
+                per_test[test_name] = per_test.get(test_name, 0) + 1
+    detail = (
+        f"{mismatched} of {checked} exposures disagree with sha256 assignment"
+        + (": " + ", ".join(f"{t} {n}" for t, n in sorted(per_test.items())) if per_test else "")
+    )
+    return Measurement(mismatched == 0, mismatched, detail)
+
+
+def contamination_rates(con: duckdb.DuckDBPyConnection) -> dict[str, float]:
+    return {
+        name: float(rate or 0.0)
+        for name, rate in con.execute(
+            "select test_name, contamination_rate from marts.fct_ab_tests order by test_name"
+        ).fetchall()
+    }

@@ -295,3 +295,56 @@ def test_incremental_batches_equal_a_full_refresh(seed: int, tmp_path: Path) -> 
             incremental[table], full[table], check_exact=False, rtol=0, atol=1e-9, obj=table
         )
         pd.testing.assert_frame_equal(rerun[table], incremental[table], check_exact=True, obj=table)
+
+
+def test_ab_results_through_the_pipeline_match_scipy(built: WarehousePaths) -> None:
+    """The generator's experiment, loaded and built, against scipy on the session mart."""
+    from scipy import stats
+
+    with duckdb.connect(str(built.database), read_only=True) as con:
+        sessions = con.execute(
+            """
+            select exposures.variant, sessions.is_converted, sessions.is_escalated,
+                   sessions.user_messages, sessions.rating
+            from marts.fct_ab_exposures as exposures
+            inner join marts.fct_sessions as sessions using (session_id)
+            where exposures.test_name = 'greeting_test' and not exposures.is_contaminated
+            """
+        ).df()
+        results = con.execute(
+            "select * from marts.fct_ab_results where test_name = 'greeting_test'"
+        ).df()
+        (contaminated,) = con.execute(
+            "select count(*) from marts.fct_ab_exposures where is_contaminated").fetchone()
+    assert contaminated == 0
+    values = {
+        "conversion_rate": sessions["is_converted"].astype(float),
+        "resolution_rate": 1.0 - sessions["is_escalated"].astype(float),
+        "user_messages": sessions["user_messages"].astype(float),
+        "avg_satisfaction": sessions["rating"].astype(float),
+    }
+    for metric, column in values.items():
+        control = column[sessions["variant"] == "control"].dropna().to_numpy()
+        treatment = column[sessions["variant"] == "treatment"].dropna().to_numpy()
+        binary = metric in ("conversion_rate", "resolution_rate")
+        var_c = control.mean() * (1 - control.mean()) if binary else control.var(ddof=1)
+        var_t = treatment.mean() * (1 - treatment.mean()) if binary else treatment.var(ddof=1)
+        se = np.sqrt(var_t / len(treatment) + var_c / len(control))
+        df = (var_t / len(treatment) + var_c / len(control)) ** 2 / (
+            (var_t / len(treatment)) ** 2 / (len(treatment) - 1)
+            + (var_c / len(control)) ** 2 / (len(control) - 1))
+        diff = treatment.mean() - control.mean()
+        row = results[(results["metric"] == metric) & (results["variant"] == "treatment")].iloc[0]
+        assert row["units"] == len(treatment)
+        assert abs(row["mean"] - treatment.mean()) < 1e-12
+        assert abs(row["abs_diff"] - diff) < 1e-12
+        assert abs(row["p_value"] - 2 * stats.t.sf(abs(diff / se), df)) < 1e-9
+        if not binary:
+            welch = stats.ttest_ind(treatment, control, equal_var=False)
+            assert abs(row["p_value"] - welch.pvalue) < 1e-9
+        t_crit = stats.t.ppf(0.975, df)
+        assert abs(row["abs_diff_ci_low"] - (diff - t_crit * se)) < 1e-9
+        assert abs(row["chance_to_win"] - stats.norm.cdf(diff / se)) < 1e-12
+    counts = sessions["variant"].value_counts()
+    srm = stats.chisquare([counts["control"], counts["treatment"]]).pvalue
+    assert abs(results["srm_p_value"].iloc[0] - srm) < 1e-9

@@ -120,3 +120,45 @@ def feedback_response_rate_in_band(warehouse: WarehouseResource) -> dg.AssetChec
     with warehouse.read_only() as con:
         measurement = quality.feedback_response_rate(con)
     return _result(measurement, dg.AssetCheckSeverity.WARN, low=0.15, high=0.25)
+
+
+AB_TESTS = dg.AssetKey(["marts", "fct_ab_tests"])
+AB_EXPOSURES = dg.AssetKey(["marts", "fct_ab_exposures"])
+
+
+@dg.asset_check(
+    asset=AB_TESTS,
+    blocking=True,
+    description=(
+        "No test shows a sample-ratio mismatch (chi-square p below 0.001): its results "
+        "would not be trustworthy."
+    ),
+)
+def ab_sample_ratio(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.read_only() as con:
+        measurement = quality.srm_mismatches(con)
+        contamination = quality.contamination_rates(con)
+    result = _result(measurement, threshold=0.001)
+    return dg.AssetCheckResult(
+        passed=result.passed,
+        severity=result.severity,
+        description=result.description,
+        metadata={
+            **result.metadata,
+            **{f"contamination_rate.{name}": rate for name, rate in contamination.items()},
+        },
+    )
+
+
+@dg.asset_check(
+    asset=AB_EXPOSURES,
+    description=(
+        "Variants re-derived with the SDK rule (sha256 of test_name:session_id modulo the "
+        "seed's variants in alphabetical order) agree with the exposures (warning; mismatches "
+        "counted per test)."
+    ),
+)
+def ab_assignment_integrity(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    with warehouse.read_only() as con:
+        measurement = quality.assignment_mismatches(con)
+    return _result(measurement, dg.AssetCheckSeverity.WARN, threshold=0)
