@@ -87,6 +87,13 @@ def command_dashboard(args: argparse.Namespace) -> int:
     return run_dashboard(args)
 
 
+def command_serve(args: argparse.Namespace) -> int:
+    from orchestration.api import serve
+
+    serve(args.host, args.port)
+    return 0
+
+
 def _date(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -136,10 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     dashboard = commands.add_parser("dashboard", help="the dashboard for a period")
     dashboard.add_argument("--start", type=_date, required=True)
     dashboard.add_argument("--end", type=_date, required=True)
+    dashboard.add_argument("--channel", help="only sessions of this channel")
+    dashboard.add_argument("--agent-version", help="only sessions of this agent version")
     output = dashboard.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true")
     output.add_argument("--html", metavar="FILE")
     dashboard.set_defaults(handler=command_dashboard)
+
+    serve = commands.add_parser("serve", help="read-only HTTP API and HTML report")
+    serve.add_argument("--host", default="127.0.0.1", help="default: loopback only")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.set_defaults(handler=command_serve)
     return parser
 
 

@@ -1,9 +1,13 @@
-"""The dashboard of SPEC section 3, computed from the marts' additive columns."""
+"""The dashboard of SPEC section 3, computed from the published marts' additive columns.
+
+Every number reads the serving snapshot, never the build's working file. Period metrics are
+recomputed from additive columns (sums of numerators over sums of denominators).
+"""
 
 import argparse
 import json
 import sys
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import duckdb
@@ -12,8 +16,7 @@ from loaders.paths import WarehousePaths
 
 from .serving import serving_file
 
-METRIC_SQL = """
-select
+METRIC_SELECT = """
     sum(sessions) as total_sessions,
     sum(total_duration_seconds) / nullif(sum(sessions), 0) as avg_session_duration_seconds,
     sum(user_messages) / nullif(sum(sessions), 0) as avg_messages_per_session,
@@ -24,8 +27,6 @@ select
     sum(total_first_response_ms) / nullif(sum(first_response_sessions), 0)
         as avg_first_response_ms,
     sum(total_rating) / nullif(sum(rated_sessions), 0) as avg_satisfaction_score
-from marts.fct_agent_metrics_daily
-where metric_date between ? and ?
 """
 
 
@@ -33,54 +34,129 @@ class DashboardError(Exception):
     """A request the dashboard cannot answer, with the reason."""
 
 
-def dashboard(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict[str, Any]:
-    if end < start:
-        raise DashboardError(f"--end {end} is before --start {start}")
-    cursor = con.execute(METRIC_SQL, [start, end])
+class Slice:
+    """Period and optional channel / agent_version filter, as SQL and parameters."""
+
+    def __init__(
+        self, start: date, end: date, channel: str | None = None, agent_version: str | None = None
+    ) -> None:
+        if end < start:
+            raise DashboardError(f"end {end} is before start {start}")
+        self.start, self.end = start, end
+        self.channel, self.agent_version = channel, agent_version
+
+    @property
+    def filtered(self) -> bool:
+        return self.channel is not None or self.agent_version is not None
+
+    def where(self, date_column: str, table: str = "") -> tuple[str, list]:
+        prefix = f"{table}." if table else ""
+        clauses, params = [f"{prefix}{date_column} between ? and ?"], [self.start, self.end]
+        if self.channel is not None:
+            clauses.append(f"{prefix}channel = ?")
+            params.append(self.channel)
+        if self.agent_version is not None:
+            clauses.append(f"coalesce({prefix}agent_version, 'unknown') = ?")
+            params.append(self.agent_version)
+        return " and ".join(clauses), params
+
+    def previous(self) -> "Slice":
+        length = (self.end - self.start).days + 1
+        return Slice(self.start - timedelta(days=length), self.start - timedelta(days=1),
+                     self.channel, self.agent_version)
+
+
+def validate_filters(con: duckdb.DuckDBPyConnection, period: Slice) -> None:
+    if period.channel is not None:
+        known = [r[0] for r in con.execute(
+            "select distinct channel from marts.fct_agent_metrics_daily order by 1").fetchall()]
+        if period.channel not in known:
+            raise DashboardError(
+                f"unknown channel {period.channel!r}; known channels: {', '.join(known)}")
+    if period.agent_version is not None:
+        known = [r[0] for r in con.execute(
+            "select distinct agent_version from marts.fct_agent_metrics_daily order by 1"
+        ).fetchall()]
+        if period.agent_version not in known:
+            raise DashboardError(
+                f"unknown agent version {period.agent_version!r}; known: {', '.join(known)}")
+
+
+def period_metrics(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]:
+    where, params = period.where("metric_date")
+    cursor = con.execute(f"select {METRIC_SELECT} from marts.fct_agent_metrics_daily where {where}",
+                         params)
     names = [column[0] for column in cursor.description]
     metrics = dict(zip(names, cursor.fetchone(), strict=True))
-    if not metrics["total_sessions"]:
-        raise DashboardError(f"no sessions between {start} and {end}")
-    metrics["total_sessions"] = int(metrics["total_sessions"])
-    metrics = {key: (float(v) if isinstance(v, float | int) and key != "total_sessions" else v)
-               for key, v in metrics.items()}
-    steps = con.execute(
-        """
-        select step_name, sum(sessions_reached)
-        from marts.fct_funnel_daily
-        where funnel_name = 'default' and session_date between ? and ?
-        group by step_order, step_name
-        order by step_order
-        """,
-        [start, end],
-    ).fetchall()
-    funnel = []
-    previous: int | None = None
-    for name, reached in steps:
-        reached = int(reached)
-        dropoff = None
-        if previous:
-            dropoff = round((1 - reached / previous) * 100, 2)
-        funnel.append({"name": name, "sessionCount": reached, "dropoffRate": dropoff})
+    metrics["total_sessions"] = int(metrics["total_sessions"] or 0)
+    return {k: (float(v) if isinstance(v, float | int) and k != "total_sessions" else v)
+            for k, v in metrics.items()}
+
+
+def funnel(con: duckdb.DuckDBPyConnection, period: Slice, funnel_name: str = "default") -> list:
+    if period.filtered:
+        where, params = period.where("session_date", "sessions")
+        rows = con.execute(
+            f"""
+            select funnel_steps.step_name, count(steps.session_id)
+            from marts.funnel_steps as funnel_steps
+            left join (
+                select steps.*
+                from marts.fct_session_funnel_steps as steps
+                inner join marts.fct_sessions as sessions using (session_id)
+                where {where}
+            ) as steps
+                on funnel_steps.funnel_name = steps.funnel_name
+                and funnel_steps.step_order = steps.step_order
+            where funnel_steps.funnel_name = ?
+            group by funnel_steps.step_order, funnel_steps.step_name
+            order by funnel_steps.step_order
+            """,
+            [*params, funnel_name],
+        ).fetchall()
+    else:
+        rows = con.execute(
+            """
+            select step_name, sum(sessions_reached)
+            from marts.fct_funnel_daily
+            where funnel_name = ? and session_date between ? and ?
+            group by step_order, step_name
+            order by step_order
+            """,
+            [funnel_name, period.start, period.end],
+        ).fetchall()
+    steps, previous = [], None
+    for name, reached in rows:
+        reached = int(reached or 0)
+        dropoff = round((1 - reached / previous) * 100, 2) if previous else None
+        steps.append({"name": name, "sessionCount": reached, "dropoffRate": dropoff})
         previous = reached
-    topics = con.execute(
+    return steps
+
+
+def top_fallback_topics(con: duckdb.DuckDBPyConnection, period: Slice, limit: int = 10) -> list:
+    if period.filtered:
+        where, params = period.where("session_date", "sessions")
+        sql = f"""
+            select topics.topic, sum(topics.fallback_count) as fallbacks
+            from marts.fct_session_fallback_topics as topics
+            inner join marts.fct_sessions as sessions using (session_id)
+            where {where}
+            group by topics.topic
+            order by fallbacks desc, topics.topic
+            limit {int(limit)}
         """
-        select topic, sum(fallback_count) as fallbacks
-        from marts.fct_fallback_topics_daily
-        where session_date between ? and ?
-        group by topic
-        order by fallbacks desc, topic
-        limit 10
-        """,
-        [start, end],
-    ).fetchall()
-    return {
-        "period": {"start": start.isoformat(), "end": end.isoformat()},
-        "metrics": metrics,
-        "funnel": funnel,
-        "top_fallback_topics": [{"topic": t, "count": int(c)} for t, c in topics],
-        "ab_tests": ab_tests(con),
-    }
+    else:
+        sql = f"""
+            select topic, sum(fallback_count) as fallbacks
+            from marts.fct_fallback_topics_daily
+            where session_date between ? and ?
+            group by topic
+            order by fallbacks desc, topic
+            limit {int(limit)}
+        """
+        params = [period.start, period.end]
+    return [{"topic": t, "count": int(c)} for t, c in con.execute(sql, params).fetchall()]
 
 
 def ab_tests(con: duckdb.DuckDBPyConnection, metric: str = "conversion_rate") -> list[dict]:
@@ -122,34 +198,60 @@ def ab_tests(con: duckdb.DuckDBPyConnection, metric: str = "conversion_rate") ->
     return list(tests.values())
 
 
-def _connect(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
+def dashboard(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]:
+    validate_filters(con, period)
+    metrics = period_metrics(con, period)
+    if not metrics["total_sessions"]:
+        raise DashboardError(f"no sessions between {period.start} and {period.end}")
+    data: dict[str, Any] = {
+        "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
+        "metrics": metrics,
+        "funnel": funnel(con, period),
+        "top_fallback_topics": top_fallback_topics(con, period),
+        "ab_tests": ab_tests(con),
+    }
+    if period.filtered:
+        data["filters"] = {"channel": period.channel, "agent_version": period.agent_version}
+    return data
+
+
+def connect_serving(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
     """The published serving snapshot, never the build's working file."""
     published = serving_file(paths)
     if not published.exists():
-        raise DashboardError(
-            f"nothing published at {published}; run `chat-analytics build` first"
-        )
+        raise DashboardError(f"nothing published at {published}; run `chat-analytics build` first")
     return duckdb.connect(str(published), read_only=True)
+
+
+def data_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
+    return con.execute(
+        "select min(metric_date), max(metric_date) from marts.fct_agent_metrics_daily"
+    ).fetchone()
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
     paths = WarehousePaths.from_env()
     try:
-        with _connect(paths) as con:
-            data = dashboard(con, args.start, args.end)
+        period = Slice(args.start, args.end, args.channel, args.agent_version)
+        with connect_serving(paths) as con:
+            if args.html:
+                from .report import report_data, write_report
+
+                write_report(report_data(con, period), args.html)
+                print(f"wrote {args.html}")
+                return 0
+            data = dashboard(con, period)
     except DashboardError as error:
         print(f"chat-analytics dashboard: error: {error}", file=sys.stderr)
         return 2
-    if args.html:
-        raise SystemExit("chat-analytics dashboard: --html is not available yet")
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        _print_text(data)
+        print_text(data)
     return 0
 
 
-def _print_text(data: dict[str, Any]) -> None:
+def print_text(data: dict[str, Any]) -> None:
     period = data["period"]
     print(f"Chat agent dashboard, {period['start']} to {period['end']}")
     for key, value in data["metrics"].items():
@@ -170,16 +272,15 @@ def _print_text(data: dict[str, Any]) -> None:
                 f"  always-valid p {arm['always_valid_p_value']:.3g}"
             )
             enough = "" if arm["enough_data"] else "  (not enough data yet)"
-            print(f"    {arm['variant']:<12} {arm['mean']:.2%} of {arm['units']}{lift}{enough}")
+            mean = "n/a" if arm["mean"] is None else f"{arm['mean']:.2%}"
+            print(f"    {arm['variant']:<12} {mean} of {arm['units']}{lift}{enough}")
 
 
 def print_summary(paths: WarehousePaths) -> int:
-    with _connect(paths) as con:
-        first, last = con.execute(
-            "select min(metric_date), max(metric_date) from marts.fct_agent_metrics_daily"
-        ).fetchone()
+    with connect_serving(paths) as con:
+        first, last = data_range(con)
         if first is None:
             print("the warehouse holds no sessions yet")
             return 0
-        _print_text(dashboard(con, first, last))
+        print_text(dashboard(con, Slice(first, last)))
     return 0

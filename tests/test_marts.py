@@ -23,6 +23,10 @@ MARTS = {
     "marts.fct_conversation_scores": ["session_id"],
     "marts.fct_funnel_daily": ["session_date", "funnel_name", "step_order"],
     "marts.fct_fallback_topics_daily": ["session_date", "topic"],
+    "marts.fct_session_funnel_steps": ["session_id", "funnel_name", "step_order"],
+    "marts.fct_session_fallback_topics": ["session_id", "topic"],
+    "marts.fct_ab_exposures": ["test_name", "session_id"],
+    "marts.fct_ab_results": ["test_name", "variant", "metric"],
 }
 
 

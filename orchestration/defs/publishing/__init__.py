@@ -1,5 +1,5 @@
 import dagster as dg
 
-from .assets import serving_marts
+from .assets import html_report, serving_marts
 
-defs = dg.Definitions(assets=[serving_marts])
+defs = dg.Definitions(assets=[serving_marts, html_report])

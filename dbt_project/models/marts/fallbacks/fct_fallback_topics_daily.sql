@@ -26,13 +26,9 @@ with sessions as (
 
 ),
 
-fallbacks as (
+session_topics as (
 
-    select
-        events.session_id,
-        events.fallback_topic
-    from {{ ref('stg_landing__events') }} as events
-    where events.event_type = 'fallback_triggered'
+    select * from {{ ref('fct_session_fallback_topics') }}
 
 ),
 
@@ -40,13 +36,13 @@ final as (
 
     select
         sessions.session_date,
-        fallbacks.fallback_topic as topic,
-        count(*) as fallback_count,
-        count(distinct sessions.session_id) as sessions,
+        session_topics.topic,
+        cast(sum(session_topics.fallback_count) as bigint) as fallback_count,
+        count(*) as sessions,
         max(sessions.last_loaded_at) as last_loaded_at
-    from fallbacks
-    inner join sessions on fallbacks.session_id = sessions.session_id
-    group by sessions.session_date, fallbacks.fallback_topic
+    from session_topics
+    inner join sessions on session_topics.session_id = sessions.session_id
+    group by sessions.session_date, session_topics.topic
 
 )
 

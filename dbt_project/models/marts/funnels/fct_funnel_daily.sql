@@ -13,23 +13,6 @@
 
 -- depends_on: {{ ref('stg_landing__events') }}
 
-{#- Steps are unrolled up to the longest funnel in the seed, read when the model runs.
-    Unit tests see the seed as a CTE, and linting compiles before any seed exists: both get
-    10 steps, which is harmless (steps beyond a funnel's last match nothing). -#}
-{%- set max_steps = 10 -%}
-{%- set steps_relation = ref('funnel_steps') -%}
-{%- if execute and not (steps_relation | string).startswith('__dbt__cte__') -%}
-{%- set seeded = adapter.get_relation(
-    database=steps_relation.database,
-    schema=steps_relation.schema,
-    identifier=steps_relation.identifier,
-) -%}
-{%- if seeded is not none -%}
-{%- set longest = run_query('select max(step_order) from ' ~ seeded) -%}
-{%- set max_steps = (longest.columns[0].values()[0] or 1) | int -%}
-{%- endif -%}
-{%- endif %}
-
 with funnel_steps as (
 
     select * from {{ ref('funnel_steps') }}
@@ -44,83 +27,27 @@ sessions as (
         last_loaded_at
     from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
-    where session_date in ({{ affected_session_dates() }})
+        where session_date in ({{ affected_session_dates() }})
     {% endif %}
 
 ),
 
-step_events as (
+session_steps as (
 
-    select
-        events.session_id,
-        funnel_steps.funnel_name,
-        funnel_steps.step_order,
-        events.event_timestamp
-    from {{ ref('stg_landing__events') }} as events
-    inner join sessions on events.session_id = sessions.session_id
-    inner join funnel_steps
-        on
-            events.event_type = funnel_steps.event_type
-            and (
-                funnel_steps.property_name is null
-                or {{ json_text_dynamic('events.properties', 'funnel_steps.property_name') }}
-                = funnel_steps.property_value
-            )
+    select * from {{ ref('fct_session_funnel_steps') }}
 
-),
-
-reached_step_1 as (
-
-    select
-        funnel_name,
-        session_id,
-        min(event_timestamp) as reached_at
-    from step_events
-    where step_order = 1
-    group by funnel_name, session_id
-
-),
-{% for step in range(2, max_steps + 1) %}
-reached_step_{{ step }} as (
-
-    -- reached when a matching event comes at or after the time step {{ step - 1 }} was reached
-    select
-        step_events.funnel_name,
-        step_events.session_id,
-        min(step_events.event_timestamp) as reached_at
-    from step_events
-    inner join reached_step_{{ step - 1 }} as previous_step
-        on
-            step_events.funnel_name = previous_step.funnel_name
-            and step_events.session_id = previous_step.session_id
-            and step_events.event_timestamp >= previous_step.reached_at
-    where step_events.step_order = {{ step }}
-    group by step_events.funnel_name, step_events.session_id
-
-),
-{% endfor %}
-
-reached as (
-    {% for step in range(1, max_steps + 1) %}
-    select
-        funnel_name,
-        session_id,
-        {{ step }} as step_order
-    from reached_step_{{ step }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
 ),
 
 reached_per_day as (
 
     select
         sessions.session_date,
-        reached.funnel_name,
-        reached.step_order,
+        session_steps.funnel_name,
+        session_steps.step_order,
         count(*) as sessions_reached
-    from reached
-    inner join sessions on reached.session_id = sessions.session_id
-    group by sessions.session_date, reached.funnel_name, reached.step_order
+    from session_steps
+    inner join sessions on session_steps.session_id = sessions.session_id
+    group by sessions.session_date, session_steps.funnel_name, session_steps.step_order
 
 ),
 
