@@ -35,25 +35,37 @@ joined as (
 final as (
 
     select
-        test_name, variant, exposure_date, session_id,
+        test_name,
+        variant,
+        exposure_date,
+        session_id,
         'conversion_rate' as metric,
         case when is_converted then 1.0e0 else 0.0e0 end as metric_value
     from joined
     union all
     select
-        test_name, variant, exposure_date, session_id,
+        test_name,
+        variant,
+        exposure_date,
+        session_id,
         'resolution_rate' as metric,
         case when is_escalated then 0.0e0 else 1.0e0 end as metric_value
     from joined
     union all
     select
-        test_name, variant, exposure_date, session_id,
+        test_name,
+        variant,
+        exposure_date,
+        session_id,
         'user_messages' as metric,
         cast(user_messages as double) as metric_value
     from joined
     union all
     select
-        test_name, variant, exposure_date, session_id,
+        test_name,
+        variant,
+        exposure_date,
+        session_id,
         'avg_satisfaction' as metric,
         cast(rating as double) as metric_value
     from joined

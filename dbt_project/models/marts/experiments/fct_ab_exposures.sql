@@ -25,7 +25,7 @@ exposure_events as (
     from events
     where
         event_type = 'experiment_exposure'
-        {% if is_incremental() %}
+    {% if is_incremental() %}
             and session_id in (
                 select touched.session_id
                 from events as touched

@@ -8,9 +8,12 @@ with arms as (
 metrics as (
 
     select 'conversion_rate' as metric
-    union all select 'resolution_rate'
-    union all select 'avg_satisfaction'
-    union all select 'user_messages'
+    union all
+    select 'resolution_rate'
+    union all
+    select 'avg_satisfaction'
+    union all
+    select 'user_messages'
 
 ),
 

@@ -22,7 +22,7 @@ fallbacks as (
     from events
     where
         event_type = 'fallback_triggered'
-        {% if is_incremental() %}
+    {% if is_incremental() %}
             and session_id in (
                 select touched.session_id
                 from events as touched
