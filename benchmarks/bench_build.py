@@ -116,6 +116,8 @@ with open(source) as handle:
             e = json.loads(line)
         except ValueError:
             continue
+        if not isinstance(e, dict):
+            continue
         rows.append((e.get('event_id'), e.get('session_id'), e.get('event_type'),
                      str(e.get('timestamp')), json.dumps(e.get('properties') or {})))
 for row in rows:  # the article inserts row by row

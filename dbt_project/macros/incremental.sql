@@ -31,3 +31,13 @@
         where {{ loaded_after_watermark('touched.loaded_at', watermark_column) }}
     )
 {%- endmacro %}
+
+
+{#-
+    Incremental where the engine can replace rows by key. Spark's Parquet tables cannot delete
+    (merge needs Delta Lake, whose jars are not part of the default install), so on Spark the
+    same models rebuild in full; they give the same tables either way.
+-#}
+{% macro incremental_materialization() -%}
+    {{ return('table' if target.type == 'spark' else 'incremental') }}
+{%- endmacro %}

@@ -64,3 +64,46 @@
 {% macro default__json_text_dynamic(json_column, key_column) -%}
     json_extract_string({{ json_column }}, '$.' || {{ key_column }})
 {%- endmacro %}
+
+
+{#-
+    Spark: JSON text is parsed into a VARIANT; schema_of_variant names the JSON type
+    (STRING, BIGINT, DECIMAL(p,s), DOUBLE, BOOLEAN, OBJECT<...>, VOID for null).
+-#}
+{% macro spark__json_text(json_column, key) -%}
+    case
+        when schema_of_variant(variant_get(parse_json({{ json_column }}), '$.{{ key }}')) = 'STRING'
+            then variant_get(parse_json({{ json_column }}), '$.{{ key }}', 'string')
+    end
+{%- endmacro %}
+
+{% macro spark__json_number(json_column, key) -%}
+    case
+        when schema_of_variant(variant_get(parse_json({{ json_column }}), '$.{{ key }}'))
+            in ('BIGINT', 'DOUBLE')
+            or schema_of_variant(variant_get(parse_json({{ json_column }}), '$.{{ key }}'))
+            like 'DECIMAL%'
+            then variant_get(parse_json({{ json_column }}), '$.{{ key }}', 'double')
+    end
+{%- endmacro %}
+
+{% macro spark__json_boolean(json_column, key) -%}
+    case
+        when schema_of_variant(variant_get(parse_json({{ json_column }}), '$.{{ key }}')) = 'BOOLEAN'
+            then variant_get(parse_json({{ json_column }}), '$.{{ key }}', 'boolean')
+    end
+{%- endmacro %}
+
+{% macro spark__json_rating(json_column, key) -%}
+    {%- set value = "trim(variant_get(parse_json(" ~ json_column ~ "), '$." ~ key ~ "', 'string'))" -%}
+    {%- set kind = "schema_of_variant(variant_get(parse_json(" ~ json_column ~ "), '$." ~ key ~ "'))" -%}
+    case
+        when ({{ kind }} in ('BIGINT', 'DOUBLE', 'STRING') or {{ kind }} like 'DECIMAL%')
+            and {{ value }} rlike '^[1-5](\\.0+)?$'
+            then cast(cast({{ value }} as double) as int)
+    end
+{%- endmacro %}
+
+{% macro spark__json_text_dynamic(json_column, key_column) -%}
+    get_json_object({{ json_column }}, concat('$.', {{ key_column }}))
+{%- endmacro %}

@@ -57,6 +57,20 @@ ab_srm as (
     group by {{ keys | join(', ') }}
 ),
 
+ab_srm_parts as (
+    select
+        *,
+        sqrt(srm_chi_square) as srm_sqrt
+    from ab_srm
+),
+
+ab_srm_tail as (
+    select
+        *,
+        {{ normal_cdf('-srm_sqrt') }} as srm_normal_tail
+    from ab_srm_parts
+),
+
 ab_enough as (
     select
         {% for key in keys %}{{ key }},{% endfor %}
@@ -87,7 +101,12 @@ ab_paired as (
                     + power(control.variance / control.n, 2) / nullif(control.n - 1.0e0, 0.0e0),
                     0.0e0
                 )
-        end as welch_df
+        end as welch_df,
+        case
+            when not treatment.is_control
+                then (treatment.mean - control.mean)
+                / nullif(sqrt(treatment.variance / treatment.n + control.variance / control.n), 0.0e0)
+        end as t_statistic
     from ab_moments as treatment
     left join ab_moments as control
         on
@@ -102,33 +121,82 @@ ab_t_start as (
         ab_critical.z_half,
         ab_critical.z_power,
         {{ t_quantile_start('ab_critical.z_half', '1.0e0 - ' ~ alpha ~ ' / 2.0e0', 'ab_paired.welch_df') }}
-            as t_half_0
+            as t_half_0,
+        {{ t_pdf_log_constant('ab_paired.welch_df') }} as t_log_constant
     from ab_paired
     cross join ab_critical
 ),
+{#- Newton steps for t(nu, 1 - alpha/2), each stage in its own column (see distributions). -#}
 {% for step in range(1, 5) %}
+{%- set x = 't_half_' ~ (step - 1) %}
+ab_t_step_{{ step }}_angle as (
+    select
+        *,
+        {{ t_tail_angle(x, 'welch_df') }} as theta_{{ step }},
+        {{ t_tail_log_term(x, 'welch_df') }} as log_term_{{ step }}
+    from {{ 'ab_t_start' if step == 1 else 'ab_t_step_' ~ (step - 1) }}
+),
+
+ab_t_step_{{ step }}_deviate as (
+    select
+        *,
+        {{ t_tail_normal_deviate('log_term_' ~ step, 'welch_df') }} as deviate_{{ step }}
+    from ab_t_step_{{ step }}_angle
+),
+
+ab_t_step_{{ step }}_tail as (
+    select
+        *,
+        {{ t_tail_from_parts('theta_' ~ step, 'deviate_' ~ step, 'welch_df') }} as tail_{{ step }}
+    from ab_t_step_{{ step }}_deviate
+),
+
 ab_t_step_{{ step }} as (
     select
         *,
         case when welch_df > 0.0e0 then
-            {{ t_quantile_refine('t_half_' ~ (step - 1), '1.0e0 - ' ~ alpha ~ ' / 2.0e0', 'welch_df') }}
+            {{ x }} - (
+                case when {{ x }} >= 0.0e0 then 1.0e0 - 0.5e0 * tail_{{ step }} else 0.5e0 * tail_{{ step }} end
+                - (1.0e0 - {{ alpha }} / 2.0e0)
+            ) / {{ t_pdf(x, 'welch_df', 't_log_constant') }}
         end as t_half_{{ step }}
-    from {{ 'ab_t_start' if step == 1 else 'ab_t_step_' ~ (step - 1) }}
+    from ab_t_step_{{ step }}_tail
 ),
 {% endfor %}
+
+ab_p_angle as (
+    select
+        *,
+        {{ t_tail_angle('t_statistic', 'welch_df') }} as p_theta,
+        {{ t_tail_log_term('t_statistic', 'welch_df') }} as p_log_term
+    from ab_t_step_4
+),
+
+ab_p_deviate as (
+    select
+        *,
+        {{ t_tail_normal_deviate('p_log_term', 'welch_df') }} as p_deviate
+    from ab_p_angle
+),
+
+ab_p_values as (
+    select
+        *,
+        {{ t_tail_from_parts('p_theta', 'p_deviate', 'welch_df') }} as two_sided_p
+    from ab_p_deviate
+),
 
 ab_tested as (
     select
         *,
         t_half_4 as t_half,
-        abs_diff / nullif(se, 0.0e0) as t_statistic,
         sqrt(
             variance / (n * control_mean * control_mean)
             + control_variance * mean * mean / (control_n * power(control_mean, 4))
         ) as rel_se,
         (-2.0e0 * ln({{ alpha }}) + ln(1.0e0 - 2.0e0 * ln({{ alpha }})))
             / cast({{ var('ab_msprt_n_star') }} as double) as rho_squared
-    from ab_t_step_4
+    from ab_p_values
 ),
 
 inference as (
@@ -149,7 +217,7 @@ inference as (
         ab_tested.abs_diff,
         ab_tested.se as abs_diff_se,
         ab_tested.welch_df,
-        {{ t_two_tailed('ab_tested.t_statistic', 'ab_tested.welch_df') }} as p_value,
+        ab_tested.two_sided_p as p_value,
         ab_tested.abs_diff - ab_tested.t_half * ab_tested.se as abs_diff_ci_low,
         ab_tested.abs_diff + ab_tested.t_half * ab_tested.se as abs_diff_ci_high,
         ab_tested.abs_diff / nullif(ab_tested.control_mean, 0.0e0) as rel_lift,
@@ -157,8 +225,7 @@ inference as (
             - ab_tested.t_half * ab_tested.rel_se as rel_lift_ci_low,
         ab_tested.abs_diff / nullif(ab_tested.control_mean, 0.0e0)
             + ab_tested.t_half * ab_tested.rel_se as rel_lift_ci_high,
-        {{ t_two_tailed('ab_tested.t_statistic', 'ab_tested.welch_df') }} < {{ alpha }}
-            as is_significant,
+        ab_tested.two_sided_p < {{ alpha }} as is_significant,
         {{ normal_cdf('ab_tested.t_statistic') }} as chance_to_win,
         case when not ab_tested.is_control then least(
             1.0e0,
@@ -176,13 +243,15 @@ inference as (
             false
         ) as enough_data,
         ab_srm.arm_count as srm_arms,
-        {{ chi_square_sf('ab_srm.srm_chi_square', 'ab_srm.arm_count - 1') }} as srm_p_value
+        {{ chi_square_sf_from_parts(
+            'ab_srm.srm_chi_square', 'ab_srm.arm_count - 1', 'ab_srm.srm_sqrt', 'ab_srm.srm_normal_tail'
+        ) }} as srm_p_value
     from ab_tested
     left join ab_enough
         on
             {% for key in keys %}ab_tested.{{ key }} = ab_enough.{{ key }} and {% endfor %}
             ab_tested.metric = ab_enough.metric
-    left join ab_srm
+    left join ab_srm_tail as ab_srm
         on
             {% for key in keys %}ab_tested.{{ key }} = ab_srm.{{ key }}{% if not loop.last %} and {% endif %}{% endfor %}
 )

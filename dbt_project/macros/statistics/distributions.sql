@@ -103,17 +103,29 @@
     Two-sided tail P(|T| > |t|) of Student's t with df degrees of freedom (Hill 1970,
     ACM Algorithm 395): the exact closed forms for integer df up to 20, Hill's normalising
     expansion otherwise (error below 1e-9 from df = 10 on, below 1e-11 from df = 30 on).
+
+    It comes in stages so that models can keep each stage in its own column: an expression
+    repeated inside a large CASE grows past what Spark's optimiser handles.
+      theta = t_tail_angle(t, df)        y = t_tail_log_term(t, df)
+      z = t_tail_normal_deviate(y, df)   tail = t_tail_from_parts(theta, z, df)
 -#}
-{% macro t_two_tailed(t, df) -%}
-    {%- set theta = 'atan(abs(' ~ t ~ ') / sqrt(' ~ df ~ '))' -%}
+{% macro t_tail_angle(t, df) -%}
+    atan(abs({{ t }}) / sqrt({{ df }}))
+{%- endmacro %}
+
+{% macro t_tail_log_term(t, df) -%}
+    ((({{ df }}) - 0.5e0) * {{ ln_1p('(' ~ t ~ ') * (' ~ t ~ ') / (' ~ df ~ ')') }})
+{%- endmacro %}
+
+{% macro t_tail_normal_deviate(y, df) -%}
+    {%- set b = '(48.0e0 * ((' ~ df ~ ') - 0.5e0) * ((' ~ df ~ ') - 0.5e0))' -%}
+    ((((((-0.4e0 * ({{ y }}) - 3.3e0) * ({{ y }}) - 24.0e0) * ({{ y }}) - 85.5e0)
+    / (0.8e0 * ({{ y }}) * ({{ y }}) + 100.0e0 + {{ b }}) + ({{ y }}) + 3.0e0)
+    / {{ b }} + 1.0e0) * sqrt({{ y }}))
+{%- endmacro %}
+
+{% macro t_tail_from_parts(theta, z, df) -%}
     {%- set c2 = '(cos(' ~ theta ~ ') * cos(' ~ theta ~ '))' -%}
-    {%- set y_asym = '((' ~ df ~ ' - 0.5e0) * ' ~ ln_1p('(' ~ t ~ ') * (' ~ t ~ ') / (' ~ df ~ ')') ~ ')' -%}
-    {%- set b_asym = '(48.0e0 * (' ~ df ~ ' - 0.5e0) * (' ~ df ~ ' - 0.5e0))' -%}
-    {%- set z_asym -%}
-        ((((((-0.4e0 * {{ y_asym }} - 3.3e0) * {{ y_asym }} - 24.0e0) * {{ y_asym }} - 85.5e0)
-        / (0.8e0 * {{ y_asym }} * {{ y_asym }} + 100.0e0 + {{ b_asym }}) + {{ y_asym }} + 3.0e0)
-        / {{ b_asym }} + 1.0e0) * sqrt({{ y_asym }}))
-    {%- endset -%}
     (case
     {%- for n in range(1, 21) %}
         when ({{ df }}) = {{ n }}.0e0 then 1.0e0 - (
@@ -135,8 +147,15 @@
                 {%- endfor %})
             {%- endif %})
     {%- endfor %}
-        else 2.0e0 * (1.0e0 - {{ normal_cdf(z_asym) }})
+        else 2.0e0 * {{ normal_cdf('-(' ~ z ~ ')') }}
     end)
+{%- endmacro %}
+
+{#- All stages inline, for a single value or a small query. -#}
+{% macro t_two_tailed(t, df) -%}
+    {{ t_tail_from_parts(
+        t_tail_angle(t, df), t_tail_normal_deviate(t_tail_log_term(t, df), df), df
+    ) }}
 {%- endmacro %}
 
 
@@ -163,10 +182,15 @@
 {%- endmacro %}
 
 
-{#- Student's t density. -#}
-{% macro t_pdf(t, df) -%}
-    exp({{ ln_gamma('(' ~ df ~ ' + 1.0e0) / 2.0e0') }} - {{ ln_gamma('(' ~ df ~ ') / 2.0e0') }}
-        - 0.5e0 * ln(({{ df }}) * 3.141592653589793e0)
+{#- ln of the t density's constant, Gamma((df + 1) / 2) / (sqrt(df pi) Gamma(df / 2)). -#}
+{% macro t_pdf_log_constant(df) -%}
+    ({{ ln_gamma('(' ~ df ~ ' + 1.0e0) / 2.0e0') }} - {{ ln_gamma('(' ~ df ~ ') / 2.0e0') }}
+        - 0.5e0 * ln(({{ df }}) * 3.141592653589793e0))
+{%- endmacro %}
+
+{#- Student's t density; pass t_pdf_log_constant(df) as a column where it is reused. -#}
+{% macro t_pdf(t, df, log_constant=none) -%}
+    exp({{ log_constant or t_pdf_log_constant(df) }}
         - (({{ df }}) + 1.0e0) / 2.0e0 * {{ ln_1p('(' ~ t ~ ') * (' ~ t ~ ') / (' ~ df ~ ')') }})
 {%- endmacro %}
 
@@ -200,9 +224,10 @@
 
 {#-
     Survival function of the chi-square distribution for 1..20 degrees of freedom, in closed
-    form: a Poisson sum for even df, the normal tail plus a finite series for odd df.
+    form: a Poisson sum for even df, the normal tail plus a finite series for odd df. The
+    _from_parts form takes sqrt(x) and the normal upper tail at it as columns.
 -#}
-{% macro chi_square_sf(x, df) -%}
+{% macro chi_square_sf_from_parts(x, df, sqrt_x, normal_upper_tail) -%}
     (case
     {%- for k in range(1, 21) %}
         when ({{ df }}) = {{ k }} then
@@ -214,14 +239,19 @@
                 + power(({{ x }}) / 2.0e0, {{ i }}) / {{ ns.factorial }}.0e0
             {%- endfor %})
         {%- else %}
-            2.0e0 * (1.0e0 - {{ normal_cdf('sqrt(' ~ x ~ ')') }})
+            2.0e0 * ({{ normal_upper_tail }})
             {%- set ns = namespace(product=1) -%}
             {%- for i in range(1, (k - 1) // 2 + 1) -%}
                 {%- set ns.product = ns.product * (2 * i - 1) %}
-                + 2.0e0 * {{ normal_pdf('sqrt(' ~ x ~ ')') }} * power(sqrt({{ x }}), {{ 2 * i - 1 }})
+                + 2.0e0 * {{ normal_pdf(sqrt_x) }} * power({{ sqrt_x }}, {{ 2 * i - 1 }})
                     / {{ ns.product }}.0e0
             {%- endfor %}
         {%- endif %}
     {%- endfor %}
     end)
+{%- endmacro %}
+
+{% macro chi_square_sf(x, df) -%}
+    {%- set sqrt_x = 'sqrt(' ~ x ~ ')' -%}
+    {{ chi_square_sf_from_parts(x, df, sqrt_x, normal_cdf('-' ~ sqrt_x)) }}
 {%- endmacro %}

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=incremental_materialization(),
         unique_key='session_id',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
@@ -194,14 +194,14 @@ final as (
         session_totals.session_ended_at,
 
         -- measures
-        {{ dbt.datediff(
-            'session_totals.session_started_at', 'session_totals.session_ended_at', 'millisecond'
+        {{ milliseconds_between(
+            'session_totals.session_started_at', 'session_totals.session_ended_at'
         ) }} / 1000.0e0 as duration_seconds,
         session_totals.event_count,
         session_totals.user_messages,
         session_totals.agent_messages,
-        {{ dbt.datediff(
-            'first_response.first_message_sent_at', 'first_response.first_response_at', 'millisecond'
+        {{ milliseconds_between(
+            'first_response.first_message_sent_at', 'first_response.first_response_at'
         ) }} as first_response_ms,
         session_totals.fallback_count,
         session_totals.conversion_count,
