@@ -17,6 +17,17 @@
 
 
 {#-
+    Sessions with an event loaded after this model's watermark: each is rebuilt from all of
+    its events, whenever they arrived.
+-#}
+{% macro touched_session_ids(events_relation, watermark_column='last_loaded_at') -%}
+    select touched.session_id
+    from {{ events_relation }} as touched
+    where {{ loaded_after_watermark('touched.loaded_at', watermark_column) }}
+{%- endmacro %}
+
+
+{#-
     Session dates whose daily rows must be rebuilt: every date on which a session touched by
     new events has any event. That covers each touched session's new session_date and its
     old one (a late, earlier event moves a session back to an earlier date; the old start
@@ -26,9 +37,7 @@
     select distinct cast(session_events.event_timestamp as date) as affected_date
     from {{ ref('stg_landing__events') }} as session_events
     where session_events.session_id in (
-        select touched.session_id
-        from {{ ref('stg_landing__events') }} as touched
-        where {{ loaded_after_watermark('touched.loaded_at', watermark_column) }}
+        {{ touched_session_ids(ref('stg_landing__events'), watermark_column) }}
     )
 {%- endmacro %}
 

@@ -13,30 +13,15 @@ with events as (
 
 ),
 
-{% if is_incremental() %}
-touched_sessions as (
-
-    -- every session with a newly loaded event is rebuilt from all of its events
-    select distinct session_id
-    from events
-    where {{ loaded_after_watermark('loaded_at') }}
-
-),
-
 session_events as (
 
     select events.*
     from events
-    where events.session_id in (select touched_sessions.session_id from touched_sessions)
+    {% if is_incremental() %}
+        where events.session_id in ({{ touched_session_ids('events') }})
+    {% endif %}
 
 ),
-{% else %}
-session_events as (
-
-    select * from events
-
-),
-{% endif %}
 
 ordered_events as (
 

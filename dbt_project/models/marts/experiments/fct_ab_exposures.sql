@@ -26,11 +26,7 @@ exposure_events as (
     where
         event_type = 'experiment_exposure'
     {% if is_incremental() %}
-            and session_id in (
-                select touched.session_id
-                from events as touched
-                where {{ loaded_after_watermark('touched.loaded_at') }}
-            )
+            and session_id in ({{ touched_session_ids('events') }})
         {% endif %}
 
 ),

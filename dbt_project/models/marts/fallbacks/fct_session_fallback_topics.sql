@@ -23,11 +23,7 @@ fallbacks as (
     where
         event_type = 'fallback_triggered'
     {% if is_incremental() %}
-            and session_id in (
-                select touched.session_id
-                from events as touched
-                where {{ loaded_after_watermark('touched.loaded_at') }}
-            )
+            and session_id in ({{ touched_session_ids('events') }})
         {% endif %}
 
 ),

@@ -54,11 +54,7 @@ step_events as (
                 = funnel_steps.property_value
             )
     {% if is_incremental() %}
-        where events.session_id in (
-            select touched.session_id
-            from events as touched
-            where {{ loaded_after_watermark('touched.loaded_at') }}
-        )
+        where events.session_id in ({{ touched_session_ids('events') }})
     {% endif %}
 
 ),
