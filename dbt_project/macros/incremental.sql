@@ -50,3 +50,12 @@
 {% macro incremental_materialization() -%}
     {{ return('table' if target.type == 'spark' else 'incremental') }}
 {%- endmacro %}
+
+
+{#- Pre-hook of the daily models: clear every affected date before the new rows go in, so a
+    date that lost all its rows (its sessions moved to an earlier day) is cleared too. -#}
+{% macro delete_affected_session_dates(date_column) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }} where {{ date_column }} in ({{ affected_session_dates() }})
+    {%- endif -%}
+{%- endmacro %}

@@ -23,6 +23,7 @@ def _result(
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
     **threshold: float | str,
 ) -> dg.AssetCheckResult:
+    """Observed value and thresholds (or other figures) become the check's metadata."""
     observed = measurement.observed
     return dg.AssetCheckResult(
         passed=measurement.passed,
@@ -56,8 +57,9 @@ def load_reconciliation(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 def quarantine_share(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.read_only() as con:
         blocking = quality.latest_quarantine_share(con, QUARANTINE_BLOCK_SHARE)
-        warning = quality.latest_quarantine_share(con, QUARANTINE_WARN_SHARE)
-    measurement = blocking if not blocking.passed else warning
+    share = blocking.observed
+    within_warning = share is None or share <= QUARANTINE_WARN_SHARE
+    measurement = quality.Measurement(within_warning, share, blocking.detail)
     severity = dg.AssetCheckSeverity.ERROR if not blocking.passed else dg.AssetCheckSeverity.WARN
     return _result(
         measurement, severity, warn_above=QUARANTINE_WARN_SHARE, block_above=QUARANTINE_BLOCK_SHARE
@@ -138,16 +140,8 @@ def ab_sample_ratio(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.read_only() as con:
         measurement = quality.srm_mismatches(con)
         contamination = quality.contamination_rates(con)
-    result = _result(measurement, threshold=0.001)
-    return dg.AssetCheckResult(
-        passed=result.passed,
-        severity=result.severity,
-        description=result.description,
-        metadata={
-            **result.metadata,
-            **{f"contamination_rate.{name}": rate for name, rate in contamination.items()},
-        },
-    )
+    contamination_metadata = {f"contamination_rate.{name}": rate for name, rate in contamination.items()}
+    return _result(measurement, threshold=0.001, **contamination_metadata)
 
 
 @dg.asset_check(

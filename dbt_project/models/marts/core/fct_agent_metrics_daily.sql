@@ -4,10 +4,7 @@
         unique_key='metric_date',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook=[
-            "{% if is_incremental() %}delete from {{ this }} where metric_date in ("
-            ~ "{{ affected_session_dates() }}){% endif %}"
-        ],
+        pre_hook="{{ delete_affected_session_dates('metric_date') }}",
     )
 }}
 

@@ -4,10 +4,7 @@
         unique_key='session_date',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        pre_hook=[
-            "{% if is_incremental() %}delete from {{ this }} where session_date in ("
-            ~ "{{ affected_session_dates() }}){% endif %}"
-        ],
+        pre_hook="{{ delete_affected_session_dates('session_date') }}",
     )
 }}
 
