@@ -7,7 +7,7 @@ from datetime import date
 from pathlib import Path
 
 from .generate import GeneratorConfig, generate
-from .load import load_file
+from .load import load_files
 from .paths import WarehousePaths
 from .readers import UnsupportedFileError, detect_format, loadable_files
 
@@ -35,16 +35,15 @@ def command_load(args: argparse.Namespace) -> int:
     files = _expand(args.paths)
     if not files:
         raise UsageError("no loadable files (.jsonl, .ndjson, .csv, .parquet, optionally .gz)")
-    for number, path in enumerate(files, start=1):
-        def progress(records: int, path: Path = path) -> None:
-            if records >= 500_000:
-                print(f"  {path.name}: {records:,} records read", file=sys.stderr, flush=True)
+    def progress(path: Path, records: int) -> None:
+        if records >= 500_000:
+            print(f"  {path.name}: {records:,} records read", file=sys.stderr, flush=True)
 
-        try:
-            result = load_file(path, paths, progress=progress)
-        except PermissionError as error:
-            raise UsageError(f"{path}: cannot read the file ({error.strerror})") from error
-        print(f"[{number}/{len(files)}] {result.summary()}", flush=True)
+    try:
+        for number, result in enumerate(load_files(files, paths, progress=progress), start=1):
+            print(f"[{number}/{len(files)}] {result.summary()}", flush=True)
+    except PermissionError as error:
+        raise UsageError(f"{error.filename}: cannot read the file ({error.strerror})") from error
     return 0
 
 

@@ -4,7 +4,7 @@ import hashlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -99,36 +99,116 @@ def load_file(
     paths: WarehousePaths | None = None,
     progress: ProgressCallback | None = None,
 ) -> LoadResult:
-    paths = paths or WarehousePaths.from_env()
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    file_format = detect_format(path)
-    source_file = str(path.resolve())
-    content_hash = file_sha256(path)
+    (result,) = load_files([path], paths, progress=lambda _path, records: _report(progress, records))
+    return result
 
+
+def _report(progress: ProgressCallback | None, records: int) -> None:
+    if progress:
+        progress(records)
+
+
+def load_files(
+    files: Iterable[Path],
+    paths: WarehousePaths | None = None,
+    progress: Callable[[Path, int], None] | None = None,
+) -> Iterator[LoadResult]:
+    """Load files in order, each committed on its own, yielding each file's result.
+
+    The batch holds the load lock throughout, so the event ids of earlier loads are read once
+    and then kept up to date in memory: deduplicating the n-th file does not rescan the n - 1
+    loads before it.
+    """
+    paths = paths or WarehousePaths.from_env()
+    files = [Path(path) for path in files]
+    for path in files:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
     with landing.load_lock(paths):
         landing.remove_incomplete_loads(paths)
         landing.ensure_landing(paths)
-        previous = landing.previous_load_with_hash(paths, content_hash)
-        if previous is not None:
-            return LoadResult(source_file, None, 0, 0, 0, 0, True, previous)
-        started_at = datetime.now(UTC).replace(tzinfo=None)
-        load_time = landing.next_load_time(paths)
-        load_id = landing.new_load_id(load_time, content_hash)
-        staged = landing.staging_folder(paths, load_id)
-        counts = _land(paths, path, file_format, load_id, load_time, staged, progress)
+        landed = _LandedEventIds(paths)
+        try:
+            for path in files:
+                yield _load_one(path, paths, landed, progress)
+        finally:
+            landed.close()
+
+
+class _LandedEventIds:
+    """Event ids of every committed load, read from the landing zone on first use."""
+
+    def __init__(self, paths: WarehousePaths) -> None:
+        self.paths = paths
+        self.con = _scratch_connection(paths)
+        self.loaded = False
+
+    def table(self) -> str:
+        if not self.loaded:
+            self.con.execute(
+                "create table landed_ids as select event_id "
+                f"from read_parquet({_sql_string(self.paths.events_glob())})"
+            )
+            self.loaded = True
+        return "landed_ids"
+
+    def add_accepted(self) -> None:
+        """Called once a load has committed: its accepted ids are landed from now on."""
+        self.table()
+        self.con.execute(
+            "insert into landed_ids select event_id from outcome where outcome = 'accepted'"
+        )
+
+    def close(self) -> None:
+        self.con.close()
+
+
+def _scratch_connection(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"temp_directory": str(paths.scratch)})
+    con.execute(f"set memory_limit = '{SCRATCH_MEMORY_LIMIT}'")
+    con.execute("set TimeZone = 'UTC'")
+    con.execute("set enable_progress_bar = false")
+    return con
+
+
+def _load_one(
+    path: Path,
+    paths: WarehousePaths,
+    landed: _LandedEventIds,
+    progress: Callable[[Path, int], None] | None,
+) -> LoadResult:
+    file_format = detect_format(path)
+    source_file = str(path.resolve())
+    content_hash = file_sha256(path)
+    previous = landing.previous_load_with_hash(paths, content_hash)
+    if previous is not None:
+        return LoadResult(source_file, None, 0, 0, 0, 0, True, previous)
+    started_at = datetime.now(UTC).replace(tzinfo=None)
+    load_time = landing.next_load_time(paths)
+    load_id = landing.new_load_id(load_time, content_hash)
+    staged = landing.staging_folder(paths, load_id)
+    con = landed.con
+    try:
+        counts = _land(
+            con, landed, path, file_format, load_id, load_time, staged,
+            (lambda records: progress(path, records)) if progress else None,
+        )
         _reached("audit_written")
         _write_audit(
             staged, load_id, source_file, file_format, content_hash, path.stat().st_size,
             counts, started_at, load_time,
         )
         landing.commit(paths, staged)
+        landed.add_accepted()
+    finally:
+        for table in ("raw_records", "classified", "outcome"):
+            con.execute(f"drop table if exists {table}")
     return LoadResult(source_file, load_id, *counts)
 
 
 def _land(
-    paths: WarehousePaths,
+    con: duckdb.DuckDBPyConnection,
+    landed: _LandedEventIds,
     path: Path,
     file_format: str,
     load_id: str,
@@ -136,105 +216,99 @@ def _land(
     staged: Path,
     progress: ProgressCallback | None,
 ) -> tuple[int, int, int, int]:
-    con = duckdb.connect(config={"temp_directory": str(paths.scratch)})
-    try:
-        con.execute(f"set memory_limit = '{SCRATCH_MEMORY_LIMIT}'")
-        con.execute("set TimeZone = 'UTC'")
-        con.execute("set enable_progress_bar = false")
-        # The reader thread parses the next batch while DuckDB stores this one (it releases
-        # the GIL); classification then runs once over the stored table, in parallel.
-        con.execute("create table raw_records (record_number bigint, raw varchar)")
-        seen = 0
-        for batch in _prefetched(read_records(path, file_format)):
-            con.register("incoming", batch)
-            con.execute("insert into raw_records select record_number, raw from incoming")
-            con.unregister("incoming")
-            seen += batch.num_rows
-            if progress:
-                progress(seen)
-        # Row order is carried by record_number from here on; dropping DuckDB's order
-        # guarantee lets it classify and write Parquet on every core.
-        con.execute("set preserve_insertion_order = false")
-        con.execute(f"create table classified as {classify_sql(_timestamp_literal(load_time))}")
-        con.execute("drop table raw_records")
-        _reached("read")
+    # The reader thread parses the next batch while DuckDB stores this one (it releases
+    # the GIL); classification then runs once over the stored table, in parallel.
+    con.execute("set preserve_insertion_order = true")
+    con.execute("create table raw_records (record_number bigint, raw varchar)")
+    seen = 0
+    for batch in _prefetched(read_records(path, file_format)):
+        con.register("incoming", batch)
+        con.execute("insert into raw_records select record_number, raw from incoming")
+        con.unregister("incoming")
+        seen += batch.num_rows
+        if progress:
+            progress(seen)
+    # Row order is carried by record_number from here on; dropping DuckDB's order
+    # guarantee lets it classify and write Parquet on every core.
+    con.execute("set preserve_insertion_order = false")
+    con.execute(f"create table classified as {classify_sql(_timestamp_literal(load_time))}")
+    con.execute("drop table raw_records")
+    _reached("read")
 
-        con.execute(
-            f"""
-            create table outcome as
-            with first_copies as (
-                select event_id, min(record_number) as first_record_number
-                from classified
-                where reason is null
-                group by event_id
-            ),
-            earlier_loads as (
-                select distinct landed.event_id
-                from read_parquet({_sql_string(paths.events_glob())}) as landed
-                semi join first_copies on landed.event_id = first_copies.event_id
-            )
-            select
-                classified.*,
-                case
-                    when classified.reason is not null then 'quarantined'
-                    when earlier_loads.event_id is not null then 'duplicate'
-                    when classified.record_number <> first_copies.first_record_number
-                        then 'duplicate'
-                    else 'accepted'
-                end as outcome
+    con.execute(
+        f"""
+        create table outcome as
+        with first_copies as (
+            select event_id, min(record_number) as first_record_number
             from classified
-            left join first_copies on classified.event_id = first_copies.event_id
-            left join earlier_loads on classified.event_id = earlier_loads.event_id
-            """
+            where reason is null
+            group by event_id
+        ),
+        earlier_loads as (
+            select distinct landed.event_id
+            from {landed.table()} as landed
+            semi join first_copies on landed.event_id = first_copies.event_id
         )
-        _reached("validated")
-        load_columns = (
-            f"{_sql_string(load_id)} as load_id, "
-            f"{_timestamp_literal(load_time)} as loaded_at, "
-            f"{_sql_string(str(path.resolve()))} as source_file"
-        )
-        events_file = _sql_string(str(staged / "events.parquet"))
-        con.execute(
-            f"""
-            copy (
-                select
-                    event_id, session_id, user_id, event_type, event_timestamp, channel,
-                    properties, {load_columns}, record_number
-                from outcome
-                where outcome = 'accepted'
-            ) to {events_file} (format parquet, compression zstd)
-            """
-        )
-        _reached("events_written")
-        quarantine_file = _sql_string(str(staged / "quarantine.parquet"))
-        con.execute(
-            f"""
-            copy (
-                select
-                    {_sql_string(load_id)} as load_id,
-                    {_sql_string(str(path.resolve()))} as source_file,
-                    record_number,
-                    reason,
-                    raw as raw_record,
-                    {_timestamp_literal(load_time)} as loaded_at
-                from outcome
-                where outcome = 'quarantined'
-            ) to {quarantine_file} (format parquet, compression zstd)
-            """
-        )
-        _reached("quarantine_written")
-        read, accepted, duplicate, quarantined = con.execute(
-            """
+        select
+            classified.*,
+            case
+                when classified.reason is not null then 'quarantined'
+                when earlier_loads.event_id is not null then 'duplicate'
+                when classified.record_number <> first_copies.first_record_number
+                    then 'duplicate'
+                else 'accepted'
+            end as outcome
+        from classified
+        left join first_copies on classified.event_id = first_copies.event_id
+        left join earlier_loads on classified.event_id = earlier_loads.event_id
+        """
+    )
+    _reached("validated")
+    load_columns = (
+        f"{_sql_string(load_id)} as load_id, "
+        f"{_timestamp_literal(load_time)} as loaded_at, "
+        f"{_sql_string(str(path.resolve()))} as source_file"
+    )
+    events_file = _sql_string(str(staged / "events.parquet"))
+    con.execute(
+        f"""
+        copy (
             select
-                count(*),
-                count(*) filter (where outcome = 'accepted'),
-                count(*) filter (where outcome = 'duplicate'),
-                count(*) filter (where outcome = 'quarantined')
+                event_id, session_id, user_id, event_type, event_timestamp, channel,
+                properties, {load_columns}, record_number
             from outcome
-            """
-        ).fetchone()
-    finally:
-        con.close()
+            where outcome = 'accepted'
+        ) to {events_file} (format parquet, compression zstd)
+        """
+    )
+    _reached("events_written")
+    quarantine_file = _sql_string(str(staged / "quarantine.parquet"))
+    con.execute(
+        f"""
+        copy (
+            select
+                {_sql_string(load_id)} as load_id,
+                {_sql_string(str(path.resolve()))} as source_file,
+                record_number,
+                reason,
+                raw as raw_record,
+                {_timestamp_literal(load_time)} as loaded_at
+            from outcome
+            where outcome = 'quarantined'
+        ) to {quarantine_file} (format parquet, compression zstd)
+        """
+    )
+    _reached("quarantine_written")
+    read, accepted, duplicate, quarantined = con.execute(
+        """
+        select
+            count(*),
+            count(*) filter (where outcome = 'accepted'),
+            count(*) filter (where outcome = 'duplicate'),
+            count(*) filter (where outcome = 'quarantined')
+        from outcome
+        """
+    ).fetchone()
     return int(read), int(accepted), int(duplicate), int(quarantined)
 
 

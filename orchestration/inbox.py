@@ -5,7 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loaders.landing import ensure_landing
-from loaders.load import LoadResult, load_file
+from loaders.load import LoadResult, load_files
 from loaders.paths import WarehousePaths
 from loaders.readers import loadable_files
 
@@ -22,8 +22,8 @@ def land_inbox(
 ) -> list[LoadResult]:
     ensure_landing(paths)
     results = []
-    for path in pending_files(paths):
-        result = load_file(path, paths)
+    files = pending_files(paths)
+    for path, result in zip(files, load_files(files, paths), strict=True):
         # Moved only after the load committed: a crash before this point leaves the file in
         # the inbox, and the next run skips it as already loaded (same sha256) and moves it.
         target = paths.archive / path.relative_to(paths.inbox)

@@ -28,17 +28,27 @@
 
 
 {#-
-    Session dates whose daily rows must be rebuilt: every date on which a session touched by
-    new events has any event. That covers each touched session's new session_date and its
-    old one (a late, earlier event moves a session back to an earlier date; the old start
-    event is still among its events).
+    Date spans of the sessions touched since a daily model's watermark, read from
+    fct_sessions (already rebuilt for them). A late, earlier event can move a session back to
+    an earlier date; its old date lay between its new first and last event dates, so the
+    span covers the old date as well as the new one.
 -#}
+{% macro touched_session_spans(watermark_column='last_loaded_at') -%}
+    select
+        cast(touched.session_started_at as date) as first_date,
+        cast(touched.session_ended_at as date) as last_date
+    from {{ ref('fct_sessions') }} as touched
+    where {{ loaded_after_watermark('touched.last_loaded_at', watermark_column) }}
+{%- endmacro %}
+
+
+{#- Session dates whose daily rows must be rebuilt: dates that have sessions now, inside the
+    span of a touched session. -#}
 {% macro affected_session_dates(watermark_column='last_loaded_at') -%}
-    select distinct cast(session_events.event_timestamp as date) as affected_date
-    from {{ ref('stg_landing__events') }} as session_events
-    where session_events.session_id in (
-        {{ touched_session_ids(ref('stg_landing__events'), watermark_column) }}
-    )
+    select distinct session_days.session_date as affected_date
+    from (select distinct session_date from {{ ref('fct_sessions') }}) as session_days
+    inner join ({{ touched_session_spans(watermark_column) }}) as spans
+        on session_days.session_date between spans.first_date and spans.last_date
 {%- endmacro %}
 
 
@@ -52,10 +62,17 @@
 {%- endmacro %}
 
 
-{#- Pre-hook of the daily models: clear every affected date before the new rows go in, so a
-    date that lost all its rows (its sessions moved to an earlier day) is cleared too. -#}
+{#- Pre-hook of the daily models: clear every stored date inside a touched session's span
+    before the new rows go in, so a date that lost all its sessions (they moved to an earlier
+    day) is cleared too. -#}
 {% macro delete_affected_session_dates(date_column) -%}
     {%- if is_incremental() -%}
-        delete from {{ this }} where {{ date_column }} in ({{ affected_session_dates() }})
+        delete from {{ this }}
+        where {{ date_column }} in (
+            select distinct stored.{{ date_column }}
+            from {{ this }} as stored
+            inner join ({{ touched_session_spans() }}) as spans
+                on stored.{{ date_column }} between spans.first_date and spans.last_date
+        )
     {%- endif -%}
 {%- endmacro %}

@@ -8,8 +8,6 @@
     )
 }}
 
--- depends_on: {{ ref('stg_landing__events') }}
-
 with sessions as (
 
     select * from {{ ref('fct_sessions') }}

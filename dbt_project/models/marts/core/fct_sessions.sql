@@ -18,130 +18,29 @@ session_events as (
     select events.*
     from events
     {% if is_incremental() %}
-        where events.session_id in ({{ touched_session_ids('events') }})
+        where events.session_id in ({{ touched_session_ids(ref('stg_landing__events')) }})
     {% endif %}
-
-),
-
-ordered_events as (
-
-    select
-        session_id,
-        event_id,
-        event_type,
-        channel,
-        user_id,
-        agent_version,
-        event_timestamp,
-        row_number() over (
-            partition by session_id order by event_timestamp, event_id
-        ) as event_order
-    from session_events
-
-),
-
-earliest_event as (
-
-    select
-        session_id,
-        channel
-    from ordered_events
-    where event_order = 1
-
-),
-
-first_agent_version as (
-
-    select
-        session_id,
-        agent_version
-    from (
-        select
-            session_id,
-            agent_version,
-            row_number() over (
-                partition by session_id order by event_timestamp, event_id
-            ) as version_order
-        from ordered_events
-        where agent_version is not null
-    ) as versioned
-    where version_order = 1
-
-),
-
-first_user as (
-
-    select
-        session_id,
-        user_id
-    from (
-        select
-            session_id,
-            user_id,
-            row_number() over (
-                partition by session_id order by event_timestamp, event_id
-            ) as user_order
-        from ordered_events
-        where user_id is not null
-    ) as identified_events
-    where user_order = 1
-
-),
-
-first_user_message as (
-
-    select
-        session_id,
-        min(event_timestamp) as first_message_sent_at
-    from session_events
-    where event_type = 'message_sent'
-    group by session_id
-
-),
-
-first_response as (
-
-    -- the first agent message at or after the first user message (a greeting does not count)
-    select
-        first_user_message.session_id,
-        first_user_message.first_message_sent_at,
-        min(session_events.event_timestamp) as first_response_at
-    from first_user_message
-    inner join session_events
-        on
-            first_user_message.session_id = session_events.session_id
-            and session_events.event_type = 'message_received'
-            and first_user_message.first_message_sent_at <= session_events.event_timestamp
-    group by first_user_message.session_id, first_user_message.first_message_sent_at
-
-),
-
-latest_rating as (
-
-    select
-        session_id,
-        rating
-    from (
-        select
-            session_id,
-            rating,
-            row_number() over (
-                partition by session_id order by event_timestamp desc, event_id desc
-            ) as rating_recency
-        from session_events
-        where event_type = 'feedback_submitted' and rating is not null
-    ) as rated
-    where rating_recency = 1
 
 ),
 
 session_totals as (
 
+    -- one pass per session; "first" and "latest" follow (event_timestamp, event_id)
     select
         session_id,
         min(event_timestamp) as session_started_at,
         max(event_timestamp) as session_ended_at,
         max(loaded_at) as last_loaded_at,
+        {{ first_by('channel', ['event_timestamp', 'event_id']) }} as channel,
+        {{ first_by('agent_version', ['event_timestamp', 'event_id']) }}
+            filter (where agent_version is not null) as agent_version,
+        {{ first_by('user_id', ['event_timestamp', 'event_id']) }}
+            filter (where user_id is not null) as user_id,
+        {{ last_by('rating', ['event_timestamp', 'event_id']) }}
+            filter (where event_type = 'feedback_submitted' and rating is not null) as rating,
+        min(
+            case when event_type = 'message_sent' then event_timestamp end
+        ) as first_message_sent_at,
         count(*) as event_count,
         count(case when event_type = 'message_sent' then 1 end) as user_messages,
         count(case when event_type = 'message_received' then 1 end) as agent_messages,
@@ -162,17 +61,33 @@ session_totals as (
 
 ),
 
+first_response as (
+
+    -- the first agent message at or after the first user message (a greeting does not count)
+    select
+        session_totals.session_id,
+        min(session_events.event_timestamp) as first_response_at
+    from session_totals
+    inner join session_events
+        on
+            session_totals.session_id = session_events.session_id
+            and session_events.event_type = 'message_received'
+            and session_totals.first_message_sent_at <= session_events.event_timestamp
+    group by session_totals.session_id
+
+),
+
 final as (
 
     select
         -- ids
         session_totals.session_id,
-        first_user.user_id,
+        session_totals.user_id,
 
         -- dimensions
         cast(session_totals.session_started_at as date) as session_date,
-        earliest_event.channel,
-        first_agent_version.agent_version,
+        session_totals.channel,
+        session_totals.agent_version,
 
         -- timestamps
         session_totals.session_started_at,
@@ -186,11 +101,11 @@ final as (
         session_totals.user_messages,
         session_totals.agent_messages,
         {{ milliseconds_between(
-            'first_response.first_message_sent_at', 'first_response.first_response_at'
+            'session_totals.first_message_sent_at', 'first_response.first_response_at'
         ) }} as first_response_ms,
         session_totals.fallback_count,
         session_totals.conversion_count,
-        latest_rating.rating,
+        session_totals.rating,
         session_totals.flows_started,
         session_totals.flows_completed,
         session_totals.flows_abandoned,
@@ -209,11 +124,7 @@ final as (
         session_totals.last_loaded_at
 
     from session_totals
-    inner join earliest_event on session_totals.session_id = earliest_event.session_id
-    left join first_agent_version on session_totals.session_id = first_agent_version.session_id
-    left join first_user on session_totals.session_id = first_user.session_id
     left join first_response on session_totals.session_id = first_response.session_id
-    left join latest_rating on session_totals.session_id = latest_rating.session_id
 
 )
 

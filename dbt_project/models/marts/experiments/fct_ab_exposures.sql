@@ -26,7 +26,7 @@ exposure_events as (
     where
         event_type = 'experiment_exposure'
     {% if is_incremental() %}
-            and session_id in ({{ touched_session_ids('events') }})
+            and session_id in ({{ touched_session_ids(ref('stg_landing__events')) }})
         {% endif %}
 
 ),

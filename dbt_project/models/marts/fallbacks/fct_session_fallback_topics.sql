@@ -23,7 +23,7 @@ fallbacks as (
     where
         event_type = 'fallback_triggered'
     {% if is_incremental() %}
-            and session_id in ({{ touched_session_ids('events') }})
+            and session_id in ({{ touched_session_ids(ref('stg_landing__events')) }})
         {% endif %}
 
 ),

@@ -8,8 +8,6 @@
     )
 }}
 
--- depends_on: {{ ref('stg_landing__events') }}
-
 with funnel_steps as (
 
     select * from {{ ref('funnel_steps') }}

@@ -54,21 +54,21 @@ step_events as (
                 = funnel_steps.property_value
             )
     {% if is_incremental() %}
-        where events.session_id in ({{ touched_session_ids('events') }})
+        where events.session_id in ({{ touched_session_ids(ref('stg_landing__events')) }})
     {% endif %}
 
 ),
 
 session_loads as (
 
+    -- a session's lineage is its row in fct_sessions, already rebuilt for touched sessions
     select
         session_id,
-        max(loaded_at) as last_loaded_at
-    from events
+        last_loaded_at
+    from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
         where session_id in (select step_events.session_id from step_events)
     {% endif %}
-    group by session_id
 
 ),
 

@@ -1,18 +1,6 @@
-{{
-    config(
-        materialized=incremental_materialization(),
-        unique_key='event_id',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail',
-    )
-}}
-
 with source as (
 
     select * from {{ source('landing', 'events') }}
-    {% if is_incremental() %}
-    where {{ loaded_after_watermark('loaded_at', 'loaded_at') }}
-    {% endif %}
 
 ),
 
