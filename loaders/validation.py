@@ -61,12 +61,13 @@ def classify_sql(load_time_literal: str) -> str:
     ]
     return f"""
 with non_blank as (
-    -- Lines keep their line break here (JSON ignores it); it is stripped only from the
-    -- quarantined text, because trimming every line costs more than validating it.
+    -- A CR before the line break stays in the text here (JSON ignores it); it is stripped
+    -- only from the quarantined text, because trimming every line costs more than
+    -- validating it.
     select
         record_number,
         raw,
-        strlen(raw) > {MAX_RECORD_BYTES + 2} and strlen(rtrim(raw, chr(10) || chr(13))) > {MAX_RECORD_BYTES}
+        strlen(raw) > {MAX_RECORD_BYTES} and strlen(rtrim(raw, chr(10) || chr(13))) > {MAX_RECORD_BYTES}
             as is_too_large
     from raw_records
     where regexp_matches(raw, '\\S')

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from loaders.load import FAULT_ENV, LOAD_STEPS, load_file
 from loaders.paths import WarehousePaths
-from loaders.schema import QUARANTINE_REASONS
+from loaders.schema import MAX_RECORD_BYTES, QUARANTINE_REASONS
 
 from .conftest import REPO, event, write_jsonl
 
@@ -68,6 +68,28 @@ def test_each_quarantine_reason(reason: str, warehouse: WarehousePaths, tmp_path
     assert row["record_number"] == 2
     assert row["raw_record"] == REASON_CASES[reason]
     assert row["source_file"] == str(path.resolve())
+
+
+def sized_record(event_id: str, size: int) -> str:
+    """A valid event whose JSON text is exactly `size` bytes."""
+    stub = json.dumps(event(event_id, properties={"text": ""}))
+    return json.dumps(event(event_id, properties={"text": "x" * (size - len(stub))}))
+
+
+@pytest.mark.parametrize("line_break", ["\n", "\r\n"])
+def test_size_limit_is_exact_and_ignores_the_line_break(
+    line_break: str, warehouse: WarehousePaths, tmp_path: Path
+) -> None:
+    at_limit, over_limit = sized_record("at", MAX_RECORD_BYTES), sized_record("over", MAX_RECORD_BYTES + 1)
+    assert (len(at_limit), len(over_limit)) == (MAX_RECORD_BYTES, MAX_RECORD_BYTES + 1)
+    path = tmp_path / "sizes.jsonl"
+    path.write_bytes((at_limit + line_break + over_limit + line_break).encode())
+    result = load_file(path, warehouse)
+    assert (result.records_accepted, result.records_quarantined) == (1, 1)
+    [row] = landed(warehouse, "quarantine")
+    assert (row["reason"], row["record_number"], row["raw_record"]) == (
+        "record_too_large", 2, over_limit,
+    )
 
 
 def test_first_rule_in_spec_order_wins(warehouse: WarehousePaths, tmp_path: Path) -> None:
