@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -65,13 +66,34 @@ def _open_binary(path: Path) -> io.BufferedIOBase:
     return path.open("rb")
 
 
+def _split_lines(block: bytes) -> pa.Array:
+    """The lines of a block that ends at a line break (or at the end of the file).
+
+    Valid UTF-8 is wrapped as an Arrow string without a copy; a block with invalid bytes is
+    decoded with replacement characters first, as a text reader would.
+    """
+    try:
+        text = _as_arrow_string(block)
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        text = _as_arrow_string(block.decode("utf-8", errors="replace").encode("utf-8"))
+    lines = pc.split_pattern(text, "\n").flatten()
+    if block.endswith(b"\n"):  # the empty piece after the final line break
+        lines = lines.slice(0, len(lines) - 1)
+    return lines
+
+
+def _as_arrow_string(data: bytes) -> pa.Array:
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
+    return pa.LargeStringArray.from_buffers(1, offsets, pa.py_buffer(data))
+
+
 def read_jsonl(path: Path) -> Iterator[pa.Table]:
     """Lines in order, numbered from 1, without their line break; blank lines keep their
     numbers (validation skips them).
 
-    The file is read in blocks cut after their last line break, decoded in one call and split
-    by Arrow: no Python object per line, which is what made reading cost as much as
-    validating.
+    The file is read in blocks cut after their last line break and split by Arrow: no Python
+    object per line, which is what made reading cost as much as validating.
     """
     next_number = 1
     carried = b""
@@ -89,11 +111,8 @@ def read_jsonl(path: Path) -> Iterator[pa.Table]:
                     continue
                 complete, carried = pending[: cut + 1], pending[cut + 1 :]
             if complete:
-                text = complete.decode("utf-8", errors="replace")
-                lines = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten()
-                if text.endswith("\n"):  # the empty piece after the final line break
-                    lines = lines.slice(0, len(lines) - 1)
-                numbers = pa.array(range(next_number, next_number + len(lines)), pa.int64())
+                lines = _split_lines(complete)
+                numbers = pa.array(np.arange(next_number, next_number + len(lines), dtype=np.int64))
                 next_number += len(lines)
                 yield pa.table({"record_number": numbers, "raw": lines})
             if at_end:
