@@ -28,6 +28,18 @@
 
 
 {#-
+    Sessions touched since this model's watermark, for models downstream of fct_sessions:
+    fct_sessions has already rebuilt them, and its last_loaded_at says which they are without
+    reading any events.
+-#}
+{% macro sessions_rebuilt_since_watermark(watermark_column='last_loaded_at') -%}
+    select rebuilt.session_id
+    from {{ ref('fct_sessions') }} as rebuilt
+    where {{ loaded_after_watermark('rebuilt.last_loaded_at', watermark_column) }}
+{%- endmacro %}
+
+
+{#-
     Date spans of the sessions touched since a daily model's watermark, read from
     fct_sessions (already rebuilt for them). A late, earlier event can move a session back to
     an earlier date; its old date lay between its new first and last event dates, so the

@@ -31,13 +31,17 @@ session_totals as (
         min(event_timestamp) as session_started_at,
         max(event_timestamp) as session_ended_at,
         max(loaded_at) as last_loaded_at,
-        {{ first_by('channel', ['event_timestamp', 'event_id']) }} as channel,
-        {{ first_by('agent_version', ['event_timestamp', 'event_id']) }}
-            filter (where agent_version is not null) as agent_version,
-        {{ first_by('user_id', ['event_timestamp', 'event_id']) }}
-            filter (where user_id is not null) as user_id,
-        {{ last_by('rating', ['event_timestamp', 'event_id']) }}
-            filter (where event_type = 'feedback_submitted' and rating is not null) as rating,
+        {{ first_by('channel', ['event_timestamp', 'event_id'], where='channel is not null') }}
+            as channel,
+        {{ first_by(
+            'agent_version', ['event_timestamp', 'event_id'], where='agent_version is not null'
+        ) }} as agent_version,
+        {{ first_by('user_id', ['event_timestamp', 'event_id'], where='user_id is not null') }}
+            as user_id,
+        {{ last_by(
+            'rating', ['event_timestamp', 'event_id'],
+            where="event_type = 'feedback_submitted' and rating is not null"
+        ) }} as rating,
         min(
             case when event_type = 'message_sent' then event_timestamp end
         ) as first_message_sent_at,

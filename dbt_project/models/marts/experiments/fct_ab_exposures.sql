@@ -7,6 +7,8 @@
     )
 }}
 
+-- depends_on: {{ ref('fct_sessions') }}
+
 with events as (
 
     select * from {{ ref('stg_landing__events') }}
@@ -26,7 +28,7 @@ exposure_events as (
     where
         event_type = 'experiment_exposure'
     {% if is_incremental() %}
-            and session_id in ({{ touched_session_ids(ref('stg_landing__events')) }})
+            and session_id in ({{ sessions_rebuilt_since_watermark() }})
         {% endif %}
 
 ),

@@ -7,6 +7,8 @@
     )
 }}
 
+-- depends_on: {{ ref('fct_sessions') }}
+
 with events as (
 
     select * from {{ ref('stg_landing__events') }}
@@ -23,7 +25,7 @@ fallbacks as (
     where
         event_type = 'fallback_triggered'
     {% if is_incremental() %}
-            and session_id in ({{ touched_session_ids(ref('stg_landing__events')) }})
+            and session_id in ({{ sessions_rebuilt_since_watermark() }})
         {% endif %}
 
 ),

@@ -54,7 +54,7 @@ step_events as (
                 = funnel_steps.property_value
             )
     {% if is_incremental() %}
-        where events.session_id in ({{ touched_session_ids(ref('stg_landing__events')) }})
+        where events.session_id in ({{ sessions_rebuilt_since_watermark() }})
     {% endif %}
 
 ),
