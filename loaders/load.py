@@ -99,13 +99,9 @@ def load_file(
     paths: WarehousePaths | None = None,
     progress: ProgressCallback | None = None,
 ) -> LoadResult:
-    (result,) = load_files([path], paths, progress=lambda _path, records: _report(progress, records))
+    per_file = (lambda _path, records: progress(records)) if progress else None
+    (result,) = load_files([path], paths, progress=per_file)
     return result
-
-
-def _report(progress: ProgressCallback | None, records: int) -> None:
-    if progress:
-        progress(records)
 
 
 def load_files(
@@ -127,23 +123,24 @@ def load_files(
     with landing.load_lock(paths):
         landing.remove_incomplete_loads(paths)
         landing.ensure_landing(paths)
-        landed = _LandedEventIds(paths)
+        batch = _LoadBatch(paths)
         try:
             for path in files:
-                yield _load_one(path, paths, landed, progress)
+                yield _load_one(path, paths, batch, progress)
         finally:
-            landed.close()
+            batch.close()
 
 
-class _LandedEventIds:
-    """Event ids of every committed load, read from the landing zone on first use."""
+class _LoadBatch:
+    """The scratch DuckDB connection of a batch, and the event ids of every committed load
+    (read from the landing zone on first use, then extended as the batch commits)."""
 
     def __init__(self, paths: WarehousePaths) -> None:
         self.paths = paths
         self.con = _scratch_connection(paths)
         self.loaded = False
 
-    def table(self) -> str:
+    def landed_ids(self) -> str:
         if not self.loaded:
             self.con.execute(
                 "create table landed_ids as select event_id "
@@ -154,7 +151,7 @@ class _LandedEventIds:
 
     def add_accepted(self) -> None:
         """Called once a load has committed: its accepted ids are landed from now on."""
-        self.table()
+        self.landed_ids()
         self.con.execute(
             "insert into landed_ids select event_id from outcome where outcome = 'accepted'"
         )
@@ -174,7 +171,7 @@ def _scratch_connection(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
 def _load_one(
     path: Path,
     paths: WarehousePaths,
-    landed: _LandedEventIds,
+    batch: _LoadBatch,
     progress: Callable[[Path, int], None] | None,
 ) -> LoadResult:
     file_format = detect_format(path)
@@ -187,10 +184,9 @@ def _load_one(
     load_time = landing.next_load_time(paths)
     load_id = landing.new_load_id(load_time, content_hash)
     staged = landing.staging_folder(paths, load_id)
-    con = landed.con
     try:
         counts = _land(
-            con, landed, path, file_format, load_id, load_time, staged,
+            batch, path, file_format, load_id, load_time, staged,
             (lambda records: progress(path, records)) if progress else None,
         )
         _reached("audit_written")
@@ -199,16 +195,15 @@ def _load_one(
             counts, started_at, load_time,
         )
         landing.commit(paths, staged)
-        landed.add_accepted()
+        batch.add_accepted()
     finally:
         for table in ("raw_records", "classified", "outcome"):
-            con.execute(f"drop table if exists {table}")
+            batch.con.execute(f"drop table if exists {table}")
     return LoadResult(source_file, load_id, *counts)
 
 
 def _land(
-    con: duckdb.DuckDBPyConnection,
-    landed: _LandedEventIds,
+    batch: _LoadBatch,
     path: Path,
     file_format: str,
     load_id: str,
@@ -216,16 +211,17 @@ def _land(
     staged: Path,
     progress: ProgressCallback | None,
 ) -> tuple[int, int, int, int]:
+    con = batch.con
     # The reader thread parses the next batch while DuckDB stores this one (it releases
     # the GIL); classification then runs once over the stored table, in parallel.
     con.execute("set preserve_insertion_order = true")
     con.execute("create table raw_records (record_number bigint, raw varchar)")
     seen = 0
-    for batch in _prefetched(read_records(path, file_format)):
-        con.register("incoming", batch)
+    for records in _prefetched(read_records(path, file_format)):
+        con.register("incoming", records)
         con.execute("insert into raw_records select record_number, raw from incoming")
         con.unregister("incoming")
-        seen += batch.num_rows
+        seen += records.num_rows
         if progress:
             progress(seen)
     # Row order is carried by record_number from here on; dropping DuckDB's order
@@ -246,7 +242,7 @@ def _land(
         ),
         earlier_loads as (
             select distinct landed.event_id
-            from {landed.table()} as landed
+            from {batch.landed_ids()} as landed
             semi join first_copies on landed.event_id = first_copies.event_id
         )
         select

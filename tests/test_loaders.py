@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loaders.load import FAULT_ENV, LOAD_STEPS, load_file
+from loaders.load import FAULT_ENV, LOAD_STEPS, load_file, load_files
 from loaders.paths import WarehousePaths
 from loaders.schema import MAX_RECORD_BYTES, QUARANTINE_REASONS
 
@@ -124,6 +124,18 @@ def test_duplicates_within_a_file_and_across_loads(warehouse, tmp_path) -> None:
     rows = landed(warehouse)
     assert sorted(r["event_id"] for r in rows) == ["e1", "e2", "e3"]
     assert next(r for r in rows if r["event_id"] == "e1")["channel"] == "web"
+
+
+def test_a_batch_deduplicates_against_earlier_loads_and_its_own_files(warehouse, tmp_path) -> None:
+    load_file(write_jsonl(tmp_path / "earlier.jsonl", [event("e1")]), warehouse)
+    files = [
+        write_jsonl(tmp_path / "a.jsonl", [event("e1"), event("e2")]),
+        write_jsonl(tmp_path / "b.jsonl", [event("e2"), event("e3")]),
+        write_jsonl(tmp_path / "c.jsonl", [event("e3"), event("e1"), event("e4")]),
+    ]
+    results = list(load_files(files, warehouse))
+    assert [(r.records_accepted, r.records_duplicate) for r in results] == [(1, 1), (1, 1), (1, 2)]
+    assert sorted(r["event_id"] for r in landed(warehouse)) == ["e1", "e2", "e3", "e4"]
 
 
 def test_a_quarantined_copy_does_not_block_a_later_valid_one(warehouse, tmp_path) -> None:
