@@ -59,8 +59,7 @@ daily_sums as (
         exposure_date,
         count(*) as n,
         sum(metric_value) as sum_value,
-        sum(metric_value * metric_value) as sum_squares,
-        count(distinct session_id) as exposed_sessions
+        sum(metric_value * metric_value) as sum_squares
     from session_metrics
     group by test_name, variant, metric, exposure_date
 
