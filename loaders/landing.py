@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .paths import WarehousePaths
@@ -51,7 +52,7 @@ def ensure_landing(paths: WarehousePaths) -> None:
         ("quarantine", QUARANTINE_SCHEMA),
         ("audit", AUDIT_SCHEMA),
     ):
-        pq.write_table(schema.empty_table(), staging / f"{name}.parquet")
+        pq.write_table(pa.Table.from_batches([], schema=schema), staging / f"{name}.parquet")
     _fsync_folder(staging)
     os.rename(staging, empty)
     _fsync_folder(paths.loads)

@@ -12,12 +12,11 @@ from queue import Queue
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from . import landing
 from .paths import WarehousePaths
 from .readers import detect_format, read_records
-from .schema import AUDIT_SCHEMA
+from .schema import AUDIT_SCHEMA, DUCKDB_TYPES
 from .validation import classify_sql
 
 FAULT_ENV = "CHAT_ANALYTICS_FAULT_AT"
@@ -153,7 +152,7 @@ class _LoadBatch:
         """Called once a load has committed: its accepted ids are landed from now on."""
         self.landed_ids()
         self.con.execute(
-            "insert into landed_ids select event_id from outcome where outcome = 'accepted'"
+            "insert into landed_ids select event_id from accepted"
         )
 
     def close(self) -> None:
@@ -181,36 +180,33 @@ def _load_one(
     if previous is not None:
         return LoadResult(source_file, None, 0, 0, 0, 0, True, previous)
     started_at = datetime.now(UTC).replace(tzinfo=None)
-    load_time = landing.next_load_time(paths)
-    load_id = landing.new_load_id(load_time, content_hash)
-    staged = landing.staging_folder(paths, load_id)
     try:
-        counts = _land(
-            batch, path, file_format, load_id, load_time, staged,
-            (lambda records: progress(path, records)) if progress else None,
-        )
+        _read(batch, path, file_format, progress)
+        load_time = landing.next_load_time(paths)
+        load_id = landing.new_load_id(load_time, content_hash)
+        staged = landing.staging_folder(paths, load_id)
+        counts = _land(batch, path, load_id, load_time, staged)
         _reached("audit_written")
         _write_audit(
-            staged, load_id, source_file, file_format, content_hash, path.stat().st_size,
-            counts, started_at, load_time,
+            batch.con, staged, load_id, source_file, file_format, content_hash,
+            path.stat().st_size, counts, started_at, load_time,
         )
         landing.commit(paths, staged)
         batch.add_accepted()
     finally:
-        for table in ("raw_records", "classified", "outcome"):
+        batch.con.execute("drop view if exists accepted")
+        for table in ("raw_records", "classified", "duplicates"):
             batch.con.execute(f"drop table if exists {table}")
     return LoadResult(source_file, load_id, *counts)
 
 
-def _land(
+def _read(
     batch: _LoadBatch,
     path: Path,
     file_format: str,
-    load_id: str,
-    load_time: datetime,
-    staged: Path,
-    progress: ProgressCallback | None,
-) -> tuple[int, int, int, int]:
+    progress: Callable[[Path, int], None] | None,
+) -> None:
+    """Store the file's records in ``raw_records``, in order."""
     con = batch.con
     # The reader thread parses the next batch while DuckDB stores this one (it releases
     # the GIL); classification then runs once over the stored table, in parallel.
@@ -223,7 +219,18 @@ def _land(
         con.unregister("incoming")
         seen += records.num_rows
         if progress:
-            progress(seen)
+            progress(path, seen)
+
+
+def _land(
+    batch: _LoadBatch,
+    path: Path,
+    load_id: str,
+    load_time: datetime,
+    staged: Path,
+) -> tuple[int, int, int, int]:
+    """Classify ``raw_records``, deduplicate, and write the load's files into ``staged``."""
+    con = batch.con
     # Row order is carried by record_number from here on; dropping DuckDB's order
     # guarantee lets it classify and write Parquet on every core.
     con.execute("set preserve_insertion_order = false")
@@ -231,9 +238,11 @@ def _land(
     con.execute("drop table raw_records")
     _reached("read")
 
+    # Duplicates are few, so only their record numbers are stored; accepted events are the
+    # valid records without one, read straight from ``classified``.
     con.execute(
         f"""
-        create table outcome as
+        create table duplicates as
         with first_copies as (
             select event_id, min(record_number) as first_record_number
             from classified
@@ -245,19 +254,22 @@ def _land(
             from {batch.landed_ids()} as landed
             semi join first_copies on landed.event_id = first_copies.event_id
         )
-        select
-            classified.*,
-            case
-                when classified.reason is not null then 'quarantined'
-                when earlier_loads.event_id is not null then 'duplicate'
-                when classified.record_number <> first_copies.first_record_number
-                    then 'duplicate'
-                else 'accepted'
-            end as outcome
+        select classified.record_number
         from classified
-        left join first_copies on classified.event_id = first_copies.event_id
+        inner join first_copies on classified.event_id = first_copies.event_id
         left join earlier_loads on classified.event_id = earlier_loads.event_id
+        where
+            classified.reason is null
+            and (
+                earlier_loads.event_id is not null
+                or classified.record_number <> first_copies.first_record_number
+            )
         """
+    )
+    con.execute(
+        "create view accepted as "
+        "select * from classified where reason is null "
+        "and record_number not in (select record_number from duplicates)"
     )
     _reached("validated")
     load_columns = (
@@ -272,8 +284,7 @@ def _land(
             select
                 event_id, session_id, user_id, event_type, event_timestamp, channel,
                 properties, {load_columns}, record_number
-            from outcome
-            where outcome = 'accepted'
+            from accepted
         ) to {events_file} (format parquet, compression zstd)
         """
     )
@@ -289,26 +300,22 @@ def _land(
                 reason,
                 raw as raw_record,
                 {_timestamp_literal(load_time)} as loaded_at
-            from outcome
-            where outcome = 'quarantined'
+            from classified
+            where reason is not null
         ) to {quarantine_file} (format parquet, compression zstd)
         """
     )
     _reached("quarantine_written")
-    read, accepted, duplicate, quarantined = con.execute(
-        """
-        select
-            count(*),
-            count(*) filter (where outcome = 'accepted'),
-            count(*) filter (where outcome = 'duplicate'),
-            count(*) filter (where outcome = 'quarantined')
-        from outcome
-        """
+    read, quarantined = con.execute(
+        "select count(*), count(*) filter (where reason is not null) from classified"
     ).fetchone()
+    (duplicate,) = con.execute("select count(*) from duplicates").fetchone()
+    accepted = read - quarantined - duplicate
     return int(read), int(accepted), int(duplicate), int(quarantined)
 
 
 def _write_audit(
+    con: duckdb.DuckDBPyConnection,
     staged: Path,
     load_id: str,
     source_file: str,
@@ -333,6 +340,13 @@ def _write_audit(
         "started_at": started_at,
         "loaded_at": load_time,
     }
-    # from_pydict with typed arrays: from_pylist would import pandas, a second per load.
-    columns = {field.name: pa.array([row[field.name]], field.type) for field in AUDIT_SCHEMA}
-    pq.write_table(pa.table(columns, schema=AUDIT_SCHEMA), staged / "audit.parquet")
+    # Written by DuckDB: building the row with pyarrow would import pandas, a third of a
+    # second per load. A VALUES list keeps the columns nullable, as in every other load.
+    values = ", ".join(f"cast(? as {DUCKDB_TYPES[field.type]})" for field in AUDIT_SCHEMA)
+    names = ", ".join(field.name for field in AUDIT_SCHEMA)
+    audit_file = _sql_string(str(staged / "audit.parquet"))
+    con.execute(
+        f"copy (select * from (values ({values})) as audit_row({names})) "
+        f"to {audit_file} (format parquet)",
+        [row[field.name] for field in AUDIT_SCHEMA],
+    )

@@ -90,3 +90,5 @@ AUDIT_SCHEMA = pa.schema(
         ("loaded_at", pa.timestamp("us")),
     ]
 )
+
+DUCKDB_TYPES = {pa.string(): "varchar", pa.int64(): "bigint", pa.timestamp("us"): "timestamp"}

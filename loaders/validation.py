@@ -41,7 +41,7 @@ def classify_sql(load_time_literal: str) -> str:
     """Select every raw record with its reason (NULL when valid) and its typed fields."""
     paths = ", ".join(f"'$.\"{field}\"'" for field in EXTRACTED_FIELDS)
     typed_columns = ",\n        ".join(
-        f"field_types[{index + 1}] as t_{field}, field_values.{field} as s_{field}"
+        f"field_types[{index + 2}] as t_{field}, field_values.{field} as s_{field}"
         for index, field in enumerate(EXTRACTED_FIELDS)
     )
     struct = (
@@ -60,31 +60,29 @@ def classify_sql(load_time_literal: str) -> str:
         for name in ("test_name", "variant")
     ]
     return f"""
-with non_blank as (
-    -- A CR before the line break stays in the text here (JSON ignores it); it is stripped
-    -- only from the quarantined text, because trimming every line costs more than
-    -- validating it.
+with sized as (
+    -- A JSON line keeps its line break here (JSON ignores it); it is stripped only where it
+    -- counts, because trimming every line costs more than validating it.
     select
         record_number,
         raw,
         strlen(raw) > {MAX_RECORD_BYTES} and strlen(rtrim(raw, chr(10) || chr(13))) > {MAX_RECORD_BYTES}
             as is_too_large
     from raw_records
-    where regexp_matches(raw, '\\S')
 ),
 
 parsed as (
     select
         *,
-        case when not is_too_large then json_valid(raw) else false end as is_json
-    from non_blank
+        not is_too_large and json_valid(raw) as is_json
+    from sized
 ),
 
-objects as (
-    select
-        *,
-        coalesce(case when is_json then json_type(raw) = 'OBJECT' end, false) as is_object
+non_blank as (
+    -- A blank line is never valid JSON, so only the invalid ones need the slower test.
+    select *
     from parsed
+    where is_json or regexp_matches(raw, '\\S')
 ),
 
 typed as (
@@ -93,8 +91,20 @@ typed as (
         raw,
         is_too_large,
         is_json,
-        is_object,
-        case when is_object then json_type(raw, [{paths}]) end as field_types,
+        case when is_json then json_type(raw, ['$', {paths}]) end as field_types
+    from non_blank
+),
+
+objects as (
+    select
+        *,
+        coalesce(field_types[1] = 'OBJECT', false) as is_object
+    from typed
+),
+
+decoded as (
+    select
+        *,
         case when is_object then from_json(raw, '{struct}') end as field_values
     from objects
 ),
@@ -107,7 +117,7 @@ fields as (
         is_json,
         is_object,
         {typed_columns}
-    from typed
+    from decoded
 ),
 
 timestamps as (

@@ -15,7 +15,14 @@ from hypothesis import strategies as st
 
 from loaders.load import FAULT_ENV, LOAD_STEPS, load_file, load_files
 from loaders.paths import WarehousePaths
-from loaders.schema import MAX_RECORD_BYTES, QUARANTINE_REASONS
+from loaders.readers import read_jsonl
+from loaders.schema import (
+    AUDIT_SCHEMA,
+    LANDED_EVENT_SCHEMA,
+    MAX_RECORD_BYTES,
+    QUARANTINE_REASONS,
+    QUARANTINE_SCHEMA,
+)
 
 from .conftest import REPO, event, write_jsonl
 
@@ -169,6 +176,19 @@ def test_empty_and_blank_files(warehouse, tmp_path) -> None:
     assert sorted(r["records_read"] for r in audit) == [0, 1]
 
 
+def test_landed_files_have_the_declared_columns(warehouse, tmp_path) -> None:
+    path = write_jsonl(tmp_path / "in.jsonl", [event("e1"), "oops"])
+    load_id = load_file(path, warehouse).load_id
+    for name, schema in (
+        ("events", LANDED_EVENT_SCHEMA),
+        ("quarantine", QUARANTINE_SCHEMA),
+        ("audit", AUDIT_SCHEMA),
+    ):
+        written = pq.read_schema(warehouse.loads / load_id / f"{name}.parquet")
+        # Names and types, not nullability: DuckDB marks constant columns as required.
+        assert [(f.name, f.type) for f in written] == [(f.name, f.type) for f in schema], name
+
+
 def test_gzip_unicode_and_timestamp_forms(warehouse, tmp_path) -> None:
     records = [
         event("naive", timestamp="2024-05-01T10:00:00", properties={"text": "héllo 👋 日本"}),
@@ -223,6 +243,39 @@ def test_parquet_input(warehouse, tmp_path) -> None:
     result = load_file(path, warehouse)
     assert (result.records_accepted, result.records_quarantined) == (1, 1)
     assert landed(warehouse, "quarantine")[0]["reason"] == "missing_field:session_id"
+
+
+def reference_lines(data: bytes) -> list[str]:
+    """What a plain text reader sees: lines split at LF only, each keeping its break."""
+    pieces = data.decode("utf-8", errors="replace").split("\n")
+    return [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+
+
+line_bytes = st.one_of(
+    st.text(alphabet=st.characters(exclude_characters="\n"), max_size=40).map(str.encode),
+    st.binary(max_size=40).map(lambda raw: raw.replace(b"\n", b"")),  # invalid UTF-8 too
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lines=st.lists(line_bytes, max_size=30),
+    final_break=st.booleans(),
+    block_bytes=st.integers(1, 64),
+    compress=st.booleans(),
+)
+def test_jsonl_reader_matches_a_plain_line_split(
+    lines, final_break, block_bytes, compress, tmp_path_factory
+) -> None:
+    # Tiny blocks put line breaks, multi-byte characters and over-long lines at block edges.
+    data = b"\n".join(lines) + (b"\n" if final_break and lines else b"")
+    path = tmp_path_factory.mktemp("read") / "in.jsonl"
+    path.write_bytes(gzip.compress(data) if compress else data)
+    tables = list(read_jsonl(path, block_bytes))
+    raw = [text for table in tables for text in table.column("raw").to_pylist()]
+    numbers = [n for table in tables for n in table.column("record_number").to_pylist()]
+    assert raw == reference_lines(data)
+    assert numbers == list(range(1, len(raw) + 1))
 
 
 good_line = st.builds(
