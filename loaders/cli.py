@@ -9,7 +9,7 @@ from pathlib import Path
 from .generate import GeneratorConfig, generate
 from .load import load_files
 from .paths import WarehousePaths
-from .readers import UnsupportedFileError, detect_format, loadable_files
+from .readers import UnreadableFileError, UnsupportedFileError, detect_format, loadable_files
 
 
 class UsageError(Exception):
@@ -161,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
-    except (UsageError, UnsupportedFileError, FileNotFoundError) as error:
+    except (UsageError, UnsupportedFileError, UnreadableFileError, FileNotFoundError) as error:
         print(f"chat-analytics {args.command}: error: {error}", file=sys.stderr)
         return 2
 

@@ -74,28 +74,22 @@ def committed_load_ids(paths: WarehousePaths) -> list[str]:
     return sorted(p.name for p in paths.loads.iterdir() if (p / "audit.parquet").exists())
 
 
-def previous_load_with_hash(paths: WarehousePaths, file_sha256: str) -> str | None:
-    con = duckdb.connect()
-    try:
-        row = con.execute(
-            "select load_id from read_parquet(?) where file_sha256 = ? order by load_id limit 1",
-            [paths.audit_glob(), file_sha256],
-        ).fetchone()
-    finally:
-        con.close()
+def previous_load_with_hash(
+    con: duckdb.DuckDBPyConnection, paths: WarehousePaths, file_sha256: str
+) -> str | None:
+    row = con.execute(
+        "select load_id from read_parquet(?) where file_sha256 = ? order by load_id limit 1",
+        [paths.audit_glob(), file_sha256],
+    ).fetchone()
     return row[0] if row else None
 
 
-def next_load_time(paths: WarehousePaths) -> datetime:
+def next_load_time(con: duckdb.DuckDBPyConnection, paths: WarehousePaths) -> datetime:
     """A load time later than every committed load's, so load time is a safe watermark."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    con = duckdb.connect()
-    try:
-        (latest,) = con.execute(
-            "select max(loaded_at) from read_parquet(?)", [paths.audit_glob()]
-        ).fetchone()
-    finally:
-        con.close()
+    (latest,) = con.execute(
+        "select max(loaded_at) from read_parquet(?)", [paths.audit_glob()]
+    ).fetchone()
     if latest is not None and latest >= now:
         return latest + timedelta(microseconds=1)
     return now

@@ -176,13 +176,13 @@ def _load_one(
     file_format = detect_format(path)
     source_file = str(path.resolve())
     content_hash = file_sha256(path)
-    previous = landing.previous_load_with_hash(paths, content_hash)
+    previous = landing.previous_load_with_hash(batch.con, paths, content_hash)
     if previous is not None:
         return LoadResult(source_file, None, 0, 0, 0, 0, True, previous)
     started_at = datetime.now(UTC).replace(tzinfo=None)
     try:
         _read(batch, path, file_format, progress)
-        load_time = landing.next_load_time(paths)
+        load_time = landing.next_load_time(batch.con, paths)
         load_id = landing.new_load_id(load_time, content_hash)
         staged = landing.staging_folder(paths, load_id)
         counts = _land(batch, path, load_id, load_time, staged)

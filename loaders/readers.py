@@ -6,6 +6,7 @@ path serves every format and a quarantined row still shows what was read.
 """
 
 import gzip
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,10 +22,15 @@ NEWLINE = ord("\n")
 
 JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 FORMATS = ("jsonl", "csv", "parquet")
+FORMAT_NAMES = {"jsonl": "JSON lines", "csv": "CSV", "parquet": "Parquet"}
 
 
 class UnsupportedFileError(ValueError):
     """The file's name does not say which of the accepted formats it is in."""
+
+
+class UnreadableFileError(ValueError):
+    """The file is not what its name says: nothing of it can be loaded."""
 
 
 def detect_format(path: Path) -> str:
@@ -201,10 +207,20 @@ def read_parquet(path: Path) -> Iterator[pa.Table]:
 
 def read_records(path: Path, file_format: str | None = None) -> Iterator[pa.Table]:
     file_format = file_format or detect_format(path)
-    if file_format == "jsonl":
-        return read_jsonl(path)
-    if file_format == "csv":
-        return read_csv(path)
-    if file_format == "parquet":
-        return read_parquet(path)
-    raise UnsupportedFileError(f"{path}: unknown format {file_format!r}")
+    readers = {"jsonl": read_jsonl, "csv": read_csv, "parquet": read_parquet}
+    if file_format not in readers:
+        raise UnsupportedFileError(f"{path}: unknown format {file_format!r}")
+    return _naming_unreadable_files(path, file_format, readers[file_format](path))
+
+
+def _naming_unreadable_files(
+    path: Path, file_format: str, batches: Iterator[pa.Table]
+) -> Iterator[pa.Table]:
+    """A broken container (truncated gzip, not Parquet, ragged CSV) fails the whole file with
+    its name; records inside a readable file are judged one by one instead."""
+    try:
+        yield from batches
+    except (EOFError, zlib.error, gzip.BadGzipFile, pa.ArrowException) as error:
+        raise UnreadableFileError(
+            f"{path}: cannot be read as {FORMAT_NAMES[file_format]} ({error})"
+        ) from error

@@ -10,12 +10,12 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from loaders.load import FAULT_ENV, LOAD_STEPS, load_file, load_files
 from loaders.paths import WarehousePaths
-from loaders.readers import read_jsonl
+from loaders.readers import UnreadableFileError, read_jsonl
 from loaders.schema import (
     AUDIT_SCHEMA,
     LANDED_EVENT_SCHEMA,
@@ -176,6 +176,25 @@ def test_empty_and_blank_files(warehouse, tmp_path) -> None:
     assert sorted(r["records_read"] for r in audit) == [0, 1]
 
 
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("cut.jsonl.gz", gzip.compress(b'{"event_id": "e1"}\n' * 50)[:-20]),
+        ("fake.jsonl", b"\x1f\x8b not really gzip\n"),
+        ("fake.parquet", b"PAR1 but no footer"),
+    ],
+)
+def test_a_broken_file_is_named_and_nothing_lands(name, content, warehouse, tmp_path) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(UnreadableFileError, match=name):
+        load_file(path, warehouse)
+    assert landed(warehouse) == []
+    assert [r["records_read"] for r in landed(warehouse, "audit")] == []
+    # The next good file loads as if the broken one had never been tried.
+    assert load_file(write_jsonl(tmp_path / "good.jsonl", [event("e1")]), warehouse).records_accepted == 1
+
+
 def test_landed_files_have_the_declared_columns(warehouse, tmp_path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [event("e1"), "oops"])
     load_id = load_file(path, warehouse).load_id
@@ -252,7 +271,9 @@ def reference_lines(data: bytes) -> list[str]:
 
 
 line_bytes = st.one_of(
-    st.text(alphabet=st.characters(exclude_characters="\n"), max_size=40).map(str.encode),
+    st.text(
+        alphabet=st.characters(exclude_characters="\n", exclude_categories=["Cs"]), max_size=40
+    ).map(str.encode),
     st.binary(max_size=40).map(lambda raw: raw.replace(b"\n", b"")),  # invalid UTF-8 too
 )
 
@@ -269,6 +290,7 @@ def test_jsonl_reader_matches_a_plain_line_split(
 ) -> None:
     # Tiny blocks put line breaks, multi-byte characters and over-long lines at block edges.
     data = b"\n".join(lines) + (b"\n" if final_break and lines else b"")
+    assume(compress or not data.startswith(b"\x1f\x8b"))  # that is a broken gzip file
     path = tmp_path_factory.mktemp("read") / "in.jsonl"
     path.write_bytes(gzip.compress(data) if compress else data)
     tables = list(read_jsonl(path, block_bytes))
@@ -350,3 +372,14 @@ def test_cli_reports_counts_and_missing_paths(warehouse, tmp_path) -> None:
     assert missing.returncode == 2
     assert "nope.jsonl: no such file or folder" in missing.stderr
     assert "Traceback" not in missing.stderr
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(gzip.compress(b'{"event_id": "e1"}\n')[:-8])
+    unreadable = subprocess.run(
+        [sys.executable, "-m", "loaders.cli", "load", str(broken)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert unreadable.returncode == 2
+    assert "broken.jsonl.gz: cannot be read as JSON lines" in unreadable.stderr
+    assert "Traceback" not in unreadable.stderr
