@@ -352,34 +352,28 @@ def test_a_load_killed_at_any_step_leaves_all_or_nothing(step, warehouse, tmp_pa
     assert not any(warehouse.landing_tmp.iterdir())
 
 
-def test_cli_reports_counts_and_missing_paths(warehouse, tmp_path) -> None:
-    path = write_jsonl(tmp_path / "a.jsonl", [event("e1"), event("e1"), "bad"])
-    done = subprocess.run(
-        [sys.executable, "-m", "loaders.cli", "load", str(tmp_path)],
+def run_load_command(*paths: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "loaders.cli", "load", *map(str, paths)],
         cwd=REPO,
         capture_output=True,
         text=True,
     )
+
+
+def test_cli_reports_counts_and_missing_paths(warehouse, tmp_path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [event("e1"), event("e1"), "bad"])
+    done = run_load_command(tmp_path)
     assert done.returncode == 0, done.stderr
     assert "read 3, accepted 1, duplicate 1, quarantined 1" in done.stdout
     assert path.name in done.stdout
-    missing = subprocess.run(
-        [sys.executable, "-m", "loaders.cli", "load", str(tmp_path / "nope.jsonl")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
+    missing = run_load_command(tmp_path / "nope.jsonl")
     assert missing.returncode == 2
     assert "nope.jsonl: no such file or folder" in missing.stderr
     assert "Traceback" not in missing.stderr
     broken = tmp_path / "broken.jsonl.gz"
     broken.write_bytes(gzip.compress(b'{"event_id": "e1"}\n')[:-8])
-    unreadable = subprocess.run(
-        [sys.executable, "-m", "loaders.cli", "load", str(broken)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-    )
+    unreadable = run_load_command(broken)
     assert unreadable.returncode == 2
     assert "broken.jsonl.gz: cannot be read as JSON lines" in unreadable.stderr
     assert "Traceback" not in unreadable.stderr
