@@ -75,14 +75,29 @@ def _plain_blocks(path: Path, block_bytes: int) -> Iterator[pa.Buffer]:
             handle.seek(position)
             block = handle.read_buffer(min(wanted, size - position))
             if position + block.size < size:
-                breaks = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == NEWLINE)
-                if breaks.size == 0:  # one line longer than the block: read more of it
+                last_break = _last_line_break(block)
+                if last_break < 0:  # one line longer than the block: read more of it
                     wanted *= 2
                     continue
-                block = block.slice(0, int(breaks[-1]) + 1)
+                block = block.slice(0, last_break + 1)
             wanted = block_bytes
             position += block.size
             yield block
+
+
+def _last_line_break(block: pa.Buffer) -> int:
+    """The offset of the block's last line break, or -1. The search starts at the end, where
+    the break almost always is, instead of scanning the whole block."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    window = 1 << 16
+    while True:
+        tail = data[-window:]
+        found = np.flatnonzero(tail == NEWLINE)
+        if found.size:
+            return data.size - tail.size + int(found[-1])
+        if tail.size == data.size:
+            return -1
+        window *= 16
 
 
 def _gzip_blocks(path: Path, block_bytes: int) -> Iterator[pa.Buffer]:

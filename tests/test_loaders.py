@@ -300,6 +300,16 @@ def test_jsonl_reader_matches_a_plain_line_split(
     assert numbers == list(range(1, len(raw) + 1))
 
 
+@pytest.mark.parametrize("block_bytes", [1000, 100_000, 200_000, 1 << 20])
+def test_jsonl_reader_keeps_lines_longer_than_a_block(block_bytes, tmp_path) -> None:
+    lines = [b"a\n", b"x" * 300_000 + b"\n", b"b\n", b"y" * 70_000 + b"\n"]
+    lines += [b"z\n"] * 150_000 + [b"c"]
+    path = tmp_path / "long.jsonl"
+    path.write_bytes(b"".join(lines))
+    raw = [text for table in read_jsonl(path, block_bytes) for text in table.column("raw").to_pylist()]
+    assert raw == [line.decode() for line in lines]
+
+
 good_line = st.builds(
     lambda i, t: json.dumps(event(f"e{i}", event_type=t)),
     st.integers(0, 30),
