@@ -5,6 +5,7 @@ per row (a CSV `properties` cell that holds JSON is embedded as JSON), so that o
 path serves every format and a quarantined row still shows what was read.
 """
 
+import codecs
 import gzip
 import zlib
 from collections.abc import Iterator
@@ -164,6 +165,11 @@ def read_jsonl(path: Path, block_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]
     read_blocks = _gzip_blocks if _is_gzip(path) else _plain_blocks
     next_number = 1
     for block in read_blocks(path, block_bytes):
+        if next_number == 1 and block.size >= 3 and block.slice(0, 3) == codecs.BOM_UTF8:
+            # Written by some editors and Windows tools; it is not part of the first record.
+            block = block.slice(3)
+            if block.size == 0:
+                return
         lines = _lines(block)
         yield _numbered(next_number, lines)
         next_number += len(lines)

@@ -1,3 +1,4 @@
+import codecs
 import gzip
 import json
 import os
@@ -195,6 +196,20 @@ def test_a_broken_file_is_named_and_nothing_lands(name, content, warehouse, tmp_
     assert load_file(write_jsonl(tmp_path / "good.jsonl", [event("e1")]), warehouse).records_accepted == 1
 
 
+@pytest.mark.parametrize("name", ["bom.jsonl", "bom.jsonl.gz", "bom.csv"])
+def test_a_byte_order_mark_is_not_part_of_the_first_record(name, warehouse, tmp_path) -> None:
+    if name.endswith(".csv"):
+        text = "event_id,session_id,event_type,timestamp\nb1,s1,session_start,2024-05-01T10:00:00Z\n"
+    else:
+        text = json.dumps(event("b1")) + "\n"
+    data = codecs.BOM_UTF8 + text.encode()
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    result = load_file(path, warehouse)
+    assert (result.records_read, result.records_accepted) == (1, 1)
+    assert landed(warehouse)[0]["record_number"] == 1
+
+
 def test_landed_files_have_the_declared_columns(warehouse, tmp_path) -> None:
     path = write_jsonl(tmp_path / "in.jsonl", [event("e1"), "oops"])
     load_id = load_file(path, warehouse).load_id
@@ -265,8 +280,9 @@ def test_parquet_input(warehouse, tmp_path) -> None:
 
 
 def reference_lines(data: bytes) -> list[str]:
-    """What a plain text reader sees: lines split at LF only, each keeping its break."""
-    pieces = data.decode("utf-8", errors="replace").split("\n")
+    """What a plain text reader sees: lines split at LF only, each keeping its break, and
+    no byte order mark."""
+    pieces = data.removeprefix(codecs.BOM_UTF8).decode("utf-8", errors="replace").split("\n")
     return [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
 
 
@@ -298,6 +314,14 @@ def test_jsonl_reader_matches_a_plain_line_split(
     numbers = [n for table in tables for n in table.column("record_number").to_pylist()]
     assert raw == reference_lines(data)
     assert numbers == list(range(1, len(raw) + 1))
+
+
+@pytest.mark.parametrize("data", [codecs.BOM_UTF8, codecs.BOM_UTF8 + b"\n", b"\n", b""])
+def test_jsonl_reader_on_files_without_records(data, tmp_path) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(data)
+    raw = [text for table in read_jsonl(path) for text in table.column("raw").to_pylist()]
+    assert raw == reference_lines(data)
 
 
 @pytest.mark.parametrize("block_bytes", [1000, 100_000, 200_000, 1 << 20])
