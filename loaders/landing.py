@@ -52,6 +52,7 @@ def ensure_landing(paths: WarehousePaths) -> None:
         ("quarantine", QUARANTINE_SCHEMA),
         ("audit", AUDIT_SCHEMA),
     ):
+        # from_batches, not schema.empty_table(): that one makes pyarrow import pandas.
         pq.write_table(pa.Table.from_batches([], schema=schema), staging / f"{name}.parquet")
     _fsync_folder(staging)
     os.rename(staging, empty)

@@ -40,6 +40,7 @@ def _present(field: str) -> str:
 def classify_sql(load_time_literal: str) -> str:
     """Select every raw record with its reason (NULL when valid) and its typed fields."""
     paths = ", ".join(f"'$.\"{field}\"'" for field in EXTRACTED_FIELDS)
+    # field_types[1] is the type of the record itself (path '$'); the fields follow it.
     typed_columns = ",\n        ".join(
         f"field_types[{index + 2}] as t_{field}, field_values.{field} as s_{field}"
         for index, field in enumerate(EXTRACTED_FIELDS)
