@@ -24,6 +24,7 @@ LOAD_STEPS = ("read", "validated", "events_written", "quarantine_written", "audi
 SCRATCH_MEMORY_LIMIT = "1GB"
 
 ProgressCallback = Callable[[int], None]
+FileProgressCallback = Callable[[Path, int], None]
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def load_file(
 def load_files(
     files: Iterable[Path],
     paths: WarehousePaths | None = None,
-    progress: Callable[[Path, int], None] | None = None,
+    progress: FileProgressCallback | None = None,
 ) -> Iterator[LoadResult]:
     """Load files in order, each committed on its own, yielding each file's result.
 
@@ -151,9 +152,7 @@ class _LoadBatch:
     def add_accepted(self) -> None:
         """Called once a load has committed: its accepted ids are landed from now on."""
         self.landed_ids()
-        self.con.execute(
-            "insert into landed_ids select event_id from accepted"
-        )
+        self.con.execute("insert into landed_ids select event_id from accepted")
 
     def close(self) -> None:
         self.con.close()
@@ -171,7 +170,7 @@ def _load_one(
     path: Path,
     paths: WarehousePaths,
     batch: _LoadBatch,
-    progress: Callable[[Path, int], None] | None,
+    progress: FileProgressCallback | None,
 ) -> LoadResult:
     file_format = detect_format(path)
     source_file = str(path.resolve())
@@ -185,7 +184,7 @@ def _load_one(
         load_time = landing.next_load_time(batch.con, paths)
         load_id = landing.new_load_id(load_time, content_hash)
         staged = landing.staging_folder(paths, load_id)
-        counts = _land(batch, path, load_id, load_time, staged)
+        counts = _land(batch, source_file, load_id, load_time, staged)
         _reached("audit_written")
         _write_audit(
             batch.con, staged, load_id, source_file, file_format, content_hash,
@@ -204,7 +203,7 @@ def _read(
     batch: _LoadBatch,
     path: Path,
     file_format: str,
-    progress: Callable[[Path, int], None] | None,
+    progress: FileProgressCallback | None,
 ) -> None:
     """Store the file's records in ``raw_records``, in order."""
     con = batch.con
@@ -224,7 +223,7 @@ def _read(
 
 def _land(
     batch: _LoadBatch,
-    path: Path,
+    source_file: str,
     load_id: str,
     load_time: datetime,
     staged: Path,
@@ -275,7 +274,7 @@ def _land(
     load_columns = (
         f"{_sql_string(load_id)} as load_id, "
         f"{_timestamp_literal(load_time)} as loaded_at, "
-        f"{_sql_string(str(path.resolve()))} as source_file"
+        f"{_sql_string(source_file)} as source_file"
     )
     events_file = _sql_string(str(staged / "events.parquet"))
     con.execute(
@@ -295,7 +294,7 @@ def _land(
         copy (
             select
                 {_sql_string(load_id)} as load_id,
-                {_sql_string(str(path.resolve()))} as source_file,
+                {_sql_string(source_file)} as source_file,
                 record_number,
                 reason,
                 raw as raw_record,
@@ -306,10 +305,10 @@ def _land(
         """
     )
     _reached("quarantine_written")
-    read, quarantined = con.execute(
-        "select count(*), count(*) filter (where reason is not null) from classified"
+    read, quarantined, duplicate = con.execute(
+        "select count(*), count(*) filter (where reason is not null), "
+        "(select count(*) from duplicates) from classified"
     ).fetchone()
-    (duplicate,) = con.execute("select count(*) from duplicates").fetchone()
     accepted = read - quarantined - duplicate
     return int(read), int(accepted), int(duplicate), int(quarantined)
 
