@@ -159,11 +159,12 @@ def main() -> None:
 
     report["generate"] = python_step(
         "from pathlib import Path; from datetime import date\n"
-        "from loaders.generate import GeneratorConfig, generate\n"
-        f"generate(GeneratorConfig(days={args.days + 1}, sessions_per_day={per_day}, seed=1, "
-        f"start=date.fromisoformat('{start}'), late_rate=0.02), Path('{scratch / 'events'}'))",
+        "from loaders.generate import GeneratorConfig, generate, write_manifest\n"
+        f"manifest = generate(GeneratorConfig(days={args.days + 1}, sessions_per_day={per_day}, "
+        f"seed=1, start=date.fromisoformat('{start}'), late_rate=0.02), Path('{scratch / 'events'}'))\n"
+        f"write_manifest(manifest, Path('{scratch / 'manifest.json'}'))",
         env)
-    manifest = json.loads((scratch / "events" / "manifest.json").read_text())
+    manifest = json.loads((scratch / "manifest.json").read_text())
     files = [scratch / "events" / name for name in manifest["files"]]
     base_files, new_day = files[:-1], files[-1]
     report["events_generated"] = manifest["records_written"]

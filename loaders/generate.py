@@ -5,7 +5,9 @@ conversation length is long-tailed; fallback topics are Zipf-distributed; flows 
 are abandoned; feedback arrives from about a fifth of eligible sessions; one experiment has a
 known true lift on conversion. On top of the clean events the generator can add duplicates,
 late events (written to a later day's file) and invalid records, and it writes a manifest
-with the exact counts it produced so that tests can reconcile loads against it.
+with the exact counts it produced so that tests can reconcile loads against it. The manifest
+is returned (and written only where asked, never among the event files, which a loader would
+take for events).
 """
 
 import gzip
@@ -274,5 +276,8 @@ def generate(config: GeneratorConfig, out_dir: Path) -> Manifest:
                 handle.write("\n")
         manifest.records_written += len(lines)
         manifest.files.append(path.name)
-    (out_dir / "manifest.json").write_text(json.dumps(asdict(manifest), indent=2))
     return manifest
+
+
+def write_manifest(manifest: Manifest, path: Path) -> None:
+    path.write_text(json.dumps(asdict(manifest), indent=2))

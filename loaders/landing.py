@@ -21,9 +21,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .paths import WarehousePaths
-from .schema import AUDIT_SCHEMA, LANDED_EVENT_SCHEMA, QUARANTINE_SCHEMA
+from .schema import AUDIT_SCHEMA, CONFLICT_SCHEMA, LANDED_EVENT_SCHEMA, QUARANTINE_SCHEMA
 
 EMPTY_LOAD_ID = "00000000T000000000000-empty"
+# The files of every load; readers glob each name across loads.
+LOAD_FILES = {
+    "events": LANDED_EVENT_SCHEMA,
+    "quarantine": QUARANTINE_SCHEMA,
+    "conflicts": CONFLICT_SCHEMA,
+    "audit": AUDIT_SCHEMA,
+}
 
 
 @contextmanager
@@ -38,25 +45,32 @@ def load_lock(paths: WarehousePaths) -> Iterator[None]:
 
 
 def ensure_landing(paths: WarehousePaths) -> None:
-    """Create the layout, with one empty load so that readers' globs always match a file."""
+    """Create the layout, with one empty load so that readers' globs always match a file
+    (a landing zone from an earlier version gets the files it lacks there)."""
     for folder in (paths.loads, paths.landing_tmp, paths.inbox, paths.archive, paths.scratch):
         folder.mkdir(parents=True, exist_ok=True)
     empty = paths.loads / EMPTY_LOAD_ID
     if empty.exists():
+        for name, schema in LOAD_FILES.items():
+            if not (empty / f"{name}.parquet").exists():
+                _write_empty(empty / f"{name}.parquet", schema)
         return
     staging = paths.landing_tmp / EMPTY_LOAD_ID
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for name, schema in (
-        ("events", LANDED_EVENT_SCHEMA),
-        ("quarantine", QUARANTINE_SCHEMA),
-        ("audit", AUDIT_SCHEMA),
-    ):
-        # from_batches, not schema.empty_table(): that one makes pyarrow import pandas.
-        pq.write_table(pa.Table.from_batches([], schema=schema), staging / f"{name}.parquet")
+    for name, schema in LOAD_FILES.items():
+        _write_empty(staging / f"{name}.parquet", schema)
     _fsync_folder(staging)
     os.rename(staging, empty)
     _fsync_folder(paths.loads)
+
+
+def _write_empty(path: Path, schema: pa.Schema) -> None:
+    # Written aside and renamed: a reader never sees a half-written footer.
+    partial = path.with_name(f".{path.name}")
+    # from_batches, not schema.empty_table(): that one makes pyarrow import pandas.
+    pq.write_table(pa.Table.from_batches([], schema=schema), partial)
+    os.rename(partial, path)
 
 
 def remove_incomplete_loads(paths: WarehousePaths) -> list[str]:

@@ -1,8 +1,6 @@
 """Load one file into the landing zone: read, validate, deduplicate, write, commit, audit."""
 
 import hashlib
-import os
-import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -14,14 +12,16 @@ import duckdb
 import pyarrow as pa
 
 from . import landing
+from .faults import reached
 from .paths import WarehousePaths
 from .readers import detect_format, read_records
 from .schema import AUDIT_SCHEMA, DUCKDB_TYPES
-from .validation import classify_sql
+from .validation import classify_sql, register_functions
 
-FAULT_ENV = "CHAT_ANALYTICS_FAULT_AT"
 LOAD_STEPS = ("read", "validated", "events_written", "quarantine_written", "audit_written")
 SCRATCH_MEMORY_LIMIT = "1GB"
+# What "the same event" means for a repeated event_id: every field the marts read.
+CONTENT_DIGEST = "hash(session_id, user_id, event_type, event_timestamp, channel, properties)"
 
 ProgressCallback = Callable[[int], None]
 FileProgressCallback = Callable[[Path, int], None]
@@ -35,6 +35,7 @@ class LoadResult:
     records_accepted: int
     records_duplicate: int
     records_quarantined: int
+    records_conflicting: int = 0
     skipped_as_already_loaded: bool = False
     previous_load_id: str | None = None
 
@@ -44,9 +45,11 @@ class LoadResult:
                 f"{self.source_file}: skipped, identical content already loaded "
                 f"(load {self.previous_load_id})"
             )
+        conflicting = f" ({self.records_conflicting:,} conflicting)" if self.records_conflicting else ""
         return (
-            f"{self.source_file}: read {self.records_read}, accepted {self.records_accepted}, "
-            f"duplicate {self.records_duplicate}, quarantined {self.records_quarantined}"
+            f"{self.source_file}: read {self.records_read:,}, accepted {self.records_accepted:,}, "
+            f"duplicate {self.records_duplicate:,}{conflicting}, "
+            f"quarantined {self.records_quarantined:,}"
         )
 
 
@@ -56,12 +59,6 @@ def file_sha256(path: Path) -> str:
         while chunk := handle.read(8 * 1024 * 1024):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _reached(step: str) -> None:
-    """Fault injection for the crash tests: die here, as a killed process would."""
-    if os.environ.get(FAULT_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _prefetched(batches: Iterator[pa.Table], depth: int = 2) -> Iterator[pa.Table]:
@@ -141,18 +138,23 @@ class _LoadBatch:
         self.loaded = False
 
     def landed_ids(self) -> str:
+        """Event ids with the digest of their landed content (NULL for loads written before
+        digests were kept: conflicts with those are not judged)."""
         if not self.loaded:
             self.con.execute(
-                "create table landed_ids as select event_id "
-                f"from read_parquet({_sql_string(self.paths.events_glob())})"
+                "create table landed_ids as select event_id, content_digest "
+                f"from read_parquet({_sql_string(self.paths.events_glob())}, union_by_name = true)"
             )
             self.loaded = True
         return "landed_ids"
 
-    def add_accepted(self) -> None:
+    def add_accepted(self, committed: Path) -> None:
         """Called once a load has committed: its accepted ids are landed from now on."""
         self.landed_ids()
-        self.con.execute("insert into landed_ids select event_id from accepted")
+        events_file = _sql_string(str(committed / "events.parquet"))
+        self.con.execute(
+            f"insert into landed_ids select event_id, content_digest from read_parquet({events_file})"
+        )
 
     def close(self) -> None:
         self.con.close()
@@ -163,6 +165,7 @@ def _scratch_connection(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
     con.execute(f"set memory_limit = '{SCRATCH_MEMORY_LIMIT}'")
     con.execute("set TimeZone = 'UTC'")
     con.execute("set enable_progress_bar = false")
+    register_functions(con)
     return con
 
 
@@ -177,7 +180,7 @@ def _load_one(
     content_hash = file_sha256(path)
     previous = landing.previous_load_with_hash(batch.con, paths, content_hash)
     if previous is not None:
-        return LoadResult(source_file, None, 0, 0, 0, 0, True, previous)
+        return LoadResult(source_file, None, 0, 0, 0, 0, 0, True, previous)
     started_at = datetime.now(UTC).replace(tzinfo=None)
     try:
         _read(batch, path, file_format, progress)
@@ -185,13 +188,13 @@ def _load_one(
         load_id = landing.new_load_id(load_time, content_hash)
         staged = landing.staging_folder(paths, load_id)
         counts = _land(batch, source_file, load_id, load_time, staged)
-        _reached("audit_written")
+        reached("audit_written")
         _write_audit(
             batch.con, staged, load_id, source_file, file_format, content_hash,
             path.stat().st_size, counts, started_at, load_time,
         )
-        landing.commit(paths, staged)
-        batch.add_accepted()
+        committed = landing.commit(paths, staged)
+        batch.add_accepted(committed)
     finally:
         batch.con.execute("drop view if exists accepted")
         for table in ("raw_records", "classified", "duplicates"):
@@ -227,50 +230,74 @@ def _land(
     load_id: str,
     load_time: datetime,
     staged: Path,
-) -> tuple[int, int, int, int]:
-    """Classify ``raw_records``, deduplicate, and write the load's files into ``staged``."""
+) -> tuple[int, int, int, int, int]:
+    """Classify ``raw_records``, deduplicate, and write the load's files into ``staged``:
+    counts read, accepted, duplicate, quarantined and conflicting (of the duplicates)."""
     con = batch.con
     # Row order is carried by record_number from here on; dropping DuckDB's order
     # guarantee lets it classify and write Parquet on every core.
     con.execute("set preserve_insertion_order = false")
     con.execute(f"create table classified as {classify_sql(_timestamp_literal(load_time))}")
     con.execute("drop table raw_records")
-    _reached("read")
+    reached("read")
 
-    # Duplicates are few, so only their record numbers are stored; accepted events are the
-    # valid records without one, read straight from ``classified``.
+    # Duplicates are few, so only their record numbers (and whether their content disagrees
+    # with the copy that won) are stored; accepted events are the valid records without one,
+    # read straight from ``classified``.
     con.execute(
         f"""
         create table duplicates as
         with first_copies as (
-            select event_id, min(record_number) as first_record_number
+            select event_id, min(record_number) as first_record_number, count(*) as copies
             from classified
             where reason is null
             group by event_id
         ),
         earlier_loads as (
-            select distinct landed.event_id
+            select landed.event_id, any_value(landed.content_digest) as landed_digest
             from {batch.landed_ids()} as landed
             semi join first_copies on landed.event_id = first_copies.event_id
+            group by landed.event_id
+        ),
+        repeated as (
+            select
+                classified.record_number,
+                classified.event_id,
+                {CONTENT_DIGEST} as digest,
+                first_copies.first_record_number,
+                earlier_loads.event_id is not null as landed_before,
+                earlier_loads.landed_digest
+            from classified
+            inner join first_copies on classified.event_id = first_copies.event_id
+            left join earlier_loads on classified.event_id = earlier_loads.event_id
+            where
+                classified.reason is null
+                and (first_copies.copies > 1 or earlier_loads.event_id is not null)
+        ),
+        winners as (
+            select
+                event_id,
+                case
+                    when bool_or(landed_before) then any_value(landed_digest)
+                    else arg_min(digest, record_number)
+                end as winning_digest
+            from repeated
+            group by event_id
         )
-        select classified.record_number
-        from classified
-        inner join first_copies on classified.event_id = first_copies.event_id
-        left join earlier_loads on classified.event_id = earlier_loads.event_id
-        where
-            classified.reason is null
-            and (
-                earlier_loads.event_id is not null
-                or classified.record_number <> first_copies.first_record_number
-            )
+        select
+            repeated.record_number,
+            coalesce(repeated.digest <> winners.winning_digest, false) as is_conflicting
+        from repeated
+        inner join winners on repeated.event_id = winners.event_id
+        where repeated.landed_before or repeated.record_number <> repeated.first_record_number
         """
     )
     con.execute(
         "create view accepted as "
-        "select * from classified where reason is null "
+        f"select *, {CONTENT_DIGEST} as content_digest from classified where reason is null "
         "and record_number not in (select record_number from duplicates)"
     )
-    _reached("validated")
+    reached("validated")
     load_columns = (
         f"{_sql_string(load_id)} as load_id, "
         f"{_timestamp_literal(load_time)} as loaded_at, "
@@ -282,12 +309,12 @@ def _land(
         copy (
             select
                 event_id, session_id, user_id, event_type, event_timestamp, channel,
-                properties, {load_columns}, record_number
+                properties, {load_columns}, record_number, content_digest
             from accepted
         ) to {events_file} (format parquet, compression zstd)
         """
     )
-    _reached("events_written")
+    reached("events_written")
     quarantine_file = _sql_string(str(staged / "quarantine.parquet"))
     con.execute(
         f"""
@@ -304,13 +331,36 @@ def _land(
         ) to {quarantine_file} (format parquet, compression zstd)
         """
     )
-    _reached("quarantine_written")
-    read, quarantined, duplicate = con.execute(
+    reached("quarantine_written")
+    conflicts_file = _sql_string(str(staged / "conflicts.parquet"))
+    con.execute(
+        f"""
+        copy (
+            select
+                {_sql_string(load_id)} as load_id,
+                {_sql_string(source_file)} as source_file,
+                classified.record_number,
+                classified.event_id,
+                classified.session_id,
+                classified.user_id,
+                classified.event_type,
+                classified.event_timestamp,
+                classified.channel,
+                classified.properties,
+                {_timestamp_literal(load_time)} as loaded_at
+            from classified
+            semi join duplicates
+                on classified.record_number = duplicates.record_number and duplicates.is_conflicting
+        ) to {conflicts_file} (format parquet, compression zstd)
+        """
+    )
+    read, quarantined, duplicate, conflicting = con.execute(
         "select count(*), count(*) filter (where reason is not null), "
-        "(select count(*) from duplicates) from classified"
+        "(select count(*) from duplicates), "
+        "(select count(*) from duplicates where is_conflicting) from classified"
     ).fetchone()
     accepted = read - quarantined - duplicate
-    return int(read), int(accepted), int(duplicate), int(quarantined)
+    return int(read), int(accepted), int(duplicate), int(quarantined), int(conflicting)
 
 
 def _write_audit(
@@ -321,11 +371,11 @@ def _write_audit(
     file_format: str,
     content_hash: str,
     file_bytes: int,
-    counts: tuple[int, int, int, int],
+    counts: tuple[int, int, int, int, int],
     started_at: datetime,
     load_time: datetime,
 ) -> None:
-    read, accepted, duplicate, quarantined = counts
+    read, accepted, duplicate, quarantined, conflicting = counts
     row = {
         "load_id": load_id,
         "source_file": source_file,
@@ -336,6 +386,7 @@ def _write_audit(
         "records_accepted": accepted,
         "records_duplicate": duplicate,
         "records_quarantined": quarantined,
+        "records_conflicting": conflicting,
         "started_at": started_at,
         "loaded_at": load_time,
     }

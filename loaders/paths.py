@@ -57,6 +57,11 @@ class WarehousePaths:
         return self.home / "dagster"
 
     @property
+    def dbt_target(self) -> Path:
+        """dbt's target folder for builds of this warehouse (artifacts, partial parse, logs)."""
+        return self.home / "dbt" / "target"
+
+    @property
     def scratch(self) -> Path:
         return self.home / "tmp"
 

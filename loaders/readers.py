@@ -50,18 +50,32 @@ def detect_format(path: Path) -> str:
     )
 
 
+def _skip_reason(candidate: Path) -> str | None:
+    if candidate.name.startswith("."):
+        return "a dot-name: still being written"
+    try:
+        detect_format(candidate)
+    except UnsupportedFileError:
+        return "not an event file (.jsonl, .ndjson, .csv or .parquet, optionally .gz)"
+    return None
+
+
 def loadable_files(folder: Path) -> list[Path]:
     """Files under a folder in a loadable format, by name; dot-files are still being written."""
-    found = []
+    return [
+        candidate
+        for candidate in sorted(folder.rglob("*"))
+        if candidate.is_file() and _skip_reason(candidate) is None
+    ]
+
+
+def skipped_files(folder: Path) -> list[tuple[Path, str]]:
+    """Files under a folder that a load leaves alone, each with the reason."""
+    skipped = []
     for candidate in sorted(folder.rglob("*")):
-        if not candidate.is_file() or candidate.name.startswith("."):
-            continue
-        try:
-            detect_format(candidate)
-        except UnsupportedFileError:
-            continue
-        found.append(candidate)
-    return found
+        if candidate.is_file() and (reason := _skip_reason(candidate)) is not None:
+            skipped.append((candidate, reason))
+    return skipped
 
 
 def _plain_blocks(path: Path, block_bytes: int) -> Iterator[pa.Buffer]:
@@ -121,7 +135,7 @@ def _gzip_blocks(path: Path, block_bytes: int) -> Iterator[pa.Buffer]:
             carried = pending[cut + 1 :]
 
 
-def _is_gzip(path: Path) -> bool:
+def is_gzip(path: Path) -> bool:
     with path.open("rb") as probe:
         return probe.read(2) == b"\x1f\x8b"
 
@@ -162,7 +176,7 @@ def read_jsonl(path: Path, block_bytes: int = BATCH_BYTES) -> Iterator[pa.Table]
     Lines are Arrow strings laid over the blocks as read: no Python object and no copy per
     line, which is what made reading cost as much as validating.
     """
-    read_blocks = _gzip_blocks if _is_gzip(path) else _plain_blocks
+    read_blocks = _gzip_blocks if is_gzip(path) else _plain_blocks
     next_number = 1
     for block in read_blocks(path, block_bytes):
         if next_number == 1 and block.size >= 3 and block.slice(0, 3) == codecs.BOM_UTF8:

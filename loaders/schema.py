@@ -6,6 +6,10 @@ import pyarrow as pa
 
 MAX_RECORD_BYTES = 1024 * 1024
 MAX_ID_CHARS = 128
+# channel and properties.agent_version become dimensions; longer values are not names.
+MAX_NAME_CHARS = 128
+# JSON nesting of properties beyond this is no event a chat application sends.
+MAX_PROPERTIES_DEPTH = 64
 MIN_TIMESTAMP = "2000-01-01"
 MAX_FUTURE_HOURS = 24
 
@@ -38,7 +42,10 @@ QUARANTINE_REASONS: tuple[str, ...] = (
     *(f"missing_field:{field}" for field in REQUIRED_FIELDS),
     *(
         f"invalid_type:{field}"
-        for field in ("event_id", "session_id", "user_id", "event_type", "timestamp", "channel")
+        for field in (
+            "event_id", "session_id", "user_id", "event_type", "timestamp", "channel",
+            "agent_version", "properties",
+        )
     ),
     "unknown_event_type",
     "invalid_timestamp",
@@ -61,6 +68,25 @@ LANDED_EVENT_SCHEMA = pa.schema(
         ("loaded_at", pa.timestamp("us")),
         ("source_file", pa.string()),
         ("record_number", pa.int64()),
+        ("content_digest", pa.uint64()),
+    ]
+)
+
+# Later copies of an accepted event_id whose content differs from the first copy: counted as
+# duplicates (the first copy wins) and kept here, so that the disagreement can be inspected.
+CONFLICT_SCHEMA = pa.schema(
+    [
+        ("load_id", pa.string()),
+        ("source_file", pa.string()),
+        ("record_number", pa.int64()),
+        ("event_id", pa.string()),
+        ("session_id", pa.string()),
+        ("user_id", pa.string()),
+        ("event_type", pa.string()),
+        ("event_timestamp", pa.timestamp("us")),
+        ("channel", pa.string()),
+        ("properties", pa.string()),
+        ("loaded_at", pa.timestamp("us")),
     ]
 )
 
@@ -86,9 +112,15 @@ AUDIT_SCHEMA = pa.schema(
         ("records_accepted", pa.int64()),
         ("records_duplicate", pa.int64()),
         ("records_quarantined", pa.int64()),
+        ("records_conflicting", pa.int64()),
         ("started_at", pa.timestamp("us")),
         ("loaded_at", pa.timestamp("us")),
     ]
 )
 
-DUCKDB_TYPES = {pa.string(): "varchar", pa.int64(): "bigint", pa.timestamp("us"): "timestamp"}
+DUCKDB_TYPES = {
+    pa.string(): "varchar",
+    pa.int64(): "bigint",
+    pa.uint64(): "ubigint",
+    pa.timestamp("us"): "timestamp",
+}

@@ -4,6 +4,7 @@ import atexit
 import hashlib
 import json
 import os
+import re
 import threading
 import uuid
 import weakref
@@ -19,6 +20,12 @@ from .schema import EventType
 __all__ = ["ChatEvent", "EventCollector", "EventType", "assign_variant"]
 
 DEFAULT_BUFFER_SIZE = 50
+# The collector's file names; its files appear in the inbox whole, so they need no settling.
+SDK_FILE_NAME = re.compile(r"events-\d{8}T\d{12}-[0-9a-f]{8}\.jsonl")
+
+
+def is_sdk_file(path: Path) -> bool:
+    return SDK_FILE_NAME.fullmatch(path.name) is not None
 
 
 def assign_variant(session_id: str, test_name: str, variants: Sequence[str]) -> str:

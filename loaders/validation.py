@@ -1,10 +1,25 @@
-"""The validation ladder of SPEC section 1 as one DuckDB query over ``raw_records``.
+"""The validation ladder of the raw event contract as one DuckDB query over ``raw_records``.
 
-Each record gets at most one reason: the first rule it breaks, in SPEC order. The query is
-set-based so that a million records validate in about a second; a loop in Python would not.
+Each record gets at most one reason: the first rule it breaks, in the contract's order. The
+query is set-based so that a million records validate in about a second; a loop in Python
+would not. Two rules DuckDB's JSON parser cannot judge (it reads NaN, Infinity and numbers
+beyond a double, and any nesting depth) run in Python, on the few records a cheap text test
+marks as candidates.
 """
 
-from .schema import EVENT_TYPES, MAX_FUTURE_HOURS, MAX_ID_CHARS, MAX_RECORD_BYTES, MIN_TIMESTAMP
+import re
+
+import duckdb
+
+from .schema import (
+    EVENT_TYPES,
+    MAX_FUTURE_HOURS,
+    MAX_ID_CHARS,
+    MAX_NAME_CHARS,
+    MAX_PROPERTIES_DEPTH,
+    MAX_RECORD_BYTES,
+    MIN_TIMESTAMP,
+)
 
 EXTRACTED_FIELDS = (
     "event_id",
@@ -15,6 +30,8 @@ EXTRACTED_FIELDS = (
     "channel",
     "properties",
 )
+# The one property the ladder looks at (its length); after the fields in json_type's list.
+AGENT_VERSION_PATH = '$."properties"."agent_version"'
 
 # ISO-8601 date, optional time with fraction, optional Z or offset (none means UTC).
 ISO_TIMESTAMP_PATTERN = (
@@ -23,6 +40,37 @@ ISO_TIMESTAMP_PATTERN = (
 EPOCH_MS_PATTERN = r"^-?\d{1,16}$"
 NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
 MAX_ABS_EPOCH_MS = 10**15
+
+
+# A JSON string literal, escapes included: what is inside one is text, not structure.
+_STRING_LITERAL = re.compile(r'"(?:[^"\\]|\\.)*"')
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
+_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def has_non_finite_number(text: str) -> bool:
+    """NaN, Infinity, or a number no double can hold (1e400): JSON has none of them."""
+    structure = _STRING_LITERAL.sub('""', text)
+    if "NaN" in structure or "Infinity" in structure:
+        return True
+    return any(float(number) in (float("inf"), float("-inf")) for number in _NUMBER.findall(structure))
+
+
+def nesting_depth(text: str) -> int:
+    """How deep objects and arrays nest in a JSON text (an empty object is 1)."""
+    depth = deepest = 0
+    for bracket in _BRACKET.findall(_STRING_LITERAL.sub('""', text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def register_functions(con: duckdb.DuckDBPyConnection) -> None:
+    """The Python halves of the ladder, callable from ``classify_sql``."""
+    con.create_function(
+        "has_non_finite_number", has_non_finite_number, [duckdb.sqltypes.VARCHAR], duckdb.sqltypes.BOOLEAN
+    )
+    con.create_function("nesting_depth", nesting_depth, [duckdb.sqltypes.VARCHAR], duckdb.sqltypes.INTEGER)
 
 
 def _sql_list(values: tuple[str, ...]) -> str:
@@ -79,10 +127,25 @@ parsed as (
     from sized
 ),
 
+strict as (
+    -- DuckDB reads NaN, Infinity and 1e400; JSON has none of them. Only records that mention
+    -- one are checked, in Python.
+    select
+        * replace (
+            is_json and not coalesce(
+                (contains(raw, 'NaN') or contains(raw, 'Infinity')
+                    or regexp_matches(raw, '[0-9][eE]\\+?[0-9]{{3}}'))
+                and has_non_finite_number(raw),
+                false
+            ) as is_json
+        )
+    from parsed
+),
+
 non_blank as (
     -- A blank line is never valid JSON, so only the invalid ones need the slower test.
     select *
-    from parsed
+    from strict
     where is_json or regexp_matches(raw, '\\S')
 ),
 
@@ -92,7 +155,10 @@ typed as (
         raw,
         is_too_large,
         is_json,
-        case when is_json then json_type(raw, ['$', {paths}]) end as field_types
+        case when is_json then json_type(raw, ['$', {paths}, '{AGENT_VERSION_PATH}']) end as field_types,
+        -- a record cannot nest deeper than it has opening brackets: count them first
+        is_json and strlen(raw) - strlen(translate(raw, '{{[', '')) > {MAX_PROPERTIES_DEPTH}
+            as may_nest_too_deep
     from non_blank
 ),
 
@@ -117,7 +183,13 @@ fields as (
         is_too_large,
         is_json,
         is_object,
-        {typed_columns}
+        {typed_columns},
+        field_types[{len(EXTRACTED_FIELDS) + 2}] as t_agent_version,
+        case
+            when may_nest_too_deep and field_values.properties is not null
+                then nesting_depth(field_values.properties) > {MAX_PROPERTIES_DEPTH}
+            else false
+        end as is_nested_too_deep
     from decoded
 ),
 
@@ -177,7 +249,12 @@ classified as (
             when t_event_type <> 'VARCHAR' then 'invalid_type:event_type'
             when t_timestamp not in ('VARCHAR', 'BIGINT', 'UBIGINT', 'DOUBLE')
                 then 'invalid_type:timestamp'
-            when {_present("channel")} and t_channel <> 'VARCHAR' then 'invalid_type:channel'
+            when {_present("channel")} and (t_channel <> 'VARCHAR' or length(s_channel) > {MAX_NAME_CHARS})
+                then 'invalid_type:channel'
+            when t_agent_version = 'VARCHAR'
+                and length(json_extract_string(raw, '{AGENT_VERSION_PATH}')) > {MAX_NAME_CHARS}
+                then 'invalid_type:agent_version'
+            when is_nested_too_deep then 'invalid_type:properties'
             when s_event_type not in {_sql_list(EVENT_TYPES)} then 'unknown_event_type'
             when is_absurd_epoch then 'timestamp_out_of_range'
             when event_timestamp is null then 'invalid_timestamp'

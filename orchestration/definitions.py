@@ -3,7 +3,7 @@
 import dagster as dg
 
 from orchestration.defs import automation, ingestion, publishing, quality, transformation
-from orchestration.resources import WarehouseResource
+from orchestration.resources import BuildLockResource, WarehouseResource
 
 defs = dg.Definitions.merge(
     ingestion.defs,
@@ -12,7 +12,7 @@ defs = dg.Definitions.merge(
     quality.defs,
     automation.defs,
     dg.Definitions(
-        resources={"warehouse": WarehouseResource()},
+        resources={"warehouse": WarehouseResource(), "build_lock": BuildLockResource()},
         # One process runs the steps one after another: DuckDB allows a single writer.
         executor=dg.in_process_executor,
     ),

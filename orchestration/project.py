@@ -1,32 +1,60 @@
-"""Locations of the dbt project and profiles, and the environment dbt runs with."""
+"""The dbt project: where it lives, the command the build runs it with, and a manifest that
+follows its files (editing a model needs no manual `dbt parse`)."""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
-from loaders.paths import HOME_ENV, WarehousePaths
-
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
-DBT_PROFILES_DIR = Path(os.environ.get("DBT_PROFILES_DIR", REPO_ROOT))
+DBT_PROFILES_DIR = REPO_ROOT
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+PROJECT_FILE_SUFFIXES = (".sql", ".yml", ".yaml", ".csv", ".md")
+PROJECT_FOLDERS = ("models", "macros", "seeds", "tests", "analyses", "snapshots")
 
 
-def export_warehouse_env(paths: WarehousePaths) -> None:
-    """dbt reads the warehouse location from the environment (profiles.yml, sources)."""
-    os.environ[HOME_ENV] = str(paths.home)
-    os.environ.setdefault("DBT_PROFILES_DIR", str(DBT_PROFILES_DIR))
+def venv_command(name: str) -> str:
+    """A command installed beside this interpreter, whatever PATH says."""
+    candidate = Path(sys.executable).parent / name
+    return str(candidate) if candidate.exists() else name
 
 
-
-def dbt_executable() -> str:
-    """The dbt installed beside this interpreter, whatever PATH says."""
-    candidate = Path(sys.executable).parent / "dbt"
-    return str(candidate) if candidate.exists() else "dbt"
+def dbt_child_executable() -> str:
+    """dbt wrapped to die with the build that starts it (see orchestration.dbt_child)."""
+    return venv_command("chat-analytics-dbt")
 
 
-def put_environment_on_path() -> None:
-    """dagster-dbt looks dbt up on PATH (for example `dagster dev` preparing the manifest);
-    a virtual environment that was not activated is not on it."""
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+def _project_files() -> list[Path]:
+    files = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROFILES_DIR / "profiles.yml"]
+    for folder in PROJECT_FOLDERS:
+        root = DBT_PROJECT_DIR / folder
+        if root.exists():
+            files += [p for p in root.rglob("*") if p.suffix in PROJECT_FILE_SUFFIXES]
+    return files
+
+
+def manifest_is_current() -> bool:
+    if not MANIFEST.exists():
+        return False
+    built = MANIFEST.stat().st_mtime
+    return all(path.stat().st_mtime <= built for path in _project_files())
+
+
+def ensure_manifest() -> Path:
+    """Parse the project when a file changed since the manifest was written (milliseconds
+    when nothing did), so that the Dagster definitions always match the models."""
+    if not manifest_is_current():
+        env = {**os.environ, "DBT_PROFILES_DIR": str(DBT_PROFILES_DIR)}
+        result = subprocess.run(
+            [venv_command("dbt"), "parse", "--quiet"],
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                "the dbt project does not parse:\n" + (result.stdout + result.stderr)[-4000:]
+            )
+    return MANIFEST

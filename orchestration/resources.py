@@ -1,21 +1,25 @@
-"""Shared settings for the Dagster definitions, read from the environment."""
+"""The resources every run shares: where the warehouse lives, and the build lock."""
 
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from loaders.paths import WarehousePaths
 
-BUILD_LOCK_WAIT_SECONDS = float(os.environ.get("CHAT_ANALYTICS_BUILD_LOCK_WAIT_SECONDS", "0"))
+from .lib.locks import BuildLock
+from .settings import settings
 
 
 class WarehouseResource(dg.ConfigurableResource):
     """Where the warehouse lives; empty means `$CHAT_ANALYTICS_HOME` (default ./warehouse)."""
 
     home: str = ""
+    # Publish even when a load since the last published build has too many quarantined
+    # records (after someone has looked at them): the check then warns instead of blocking.
+    accept_quarantine: bool = False
 
     def paths(self) -> WarehousePaths:
         if self.home:
@@ -24,6 +28,32 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def read_only(self) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.paths().database), read_only=True)
+
+
+class BuildLockResource(dg.ConfigurableResource):
+    """Holds the warehouse's build lock from the start of a run to its end, so that landing,
+    dbt, the checks and publishing of one build never interleave with another's. A run that
+    finds the lock taken waits up to ``wait_seconds``, then fails naming the holder."""
+
+    home: str = ""
+    wait_seconds: float = settings.build_lock_wait_seconds
+    _lock: BuildLock | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        from .runs import acquire_build
+
+        paths = WarehouseResource(home=self.home).paths()
+        self._lock = acquire_build(paths, self.wait_seconds, context.instance, context.run_id)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def record_child(self, pid: int | None) -> None:
+        """The dbt process the build runs now, for the next build to stop if this one dies."""
+        if self._lock is not None:
+            self._lock.update(child_pids=[] if pid is None else [pid])
 
 
 def utc_now() -> datetime:

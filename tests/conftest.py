@@ -36,6 +36,13 @@ def event(event_id: str, **overrides) -> dict:
     return record
 
 
+def build(paths: WarehousePaths, **options) -> int:
+    """`chat-analytics build` in this process: the exit code, with the command's output."""
+    from cli.main import run_build_command
+
+    return run_build_command(paths, **options)
+
+
 def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, **{HOME_ENV: str(home), "DBT_PROFILES_DIR": str(REPO)})
     result = subprocess.run(

@@ -18,12 +18,11 @@ import pytest
 
 from loaders.generate import GeneratorConfig, generate
 from loaders.paths import HOME_ENV, WarehousePaths
-from orchestration.api import make_handler
-from orchestration.dashboard import Slice, dashboard
-from orchestration.run import run_build
-from orchestration.serving import serving_file
+from serving.api import make_handler
+from serving.dashboard import Slice, dashboard
+from serving.publish import serving_link
 
-from .conftest import REPO
+from .conftest import REPO, build
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -35,8 +34,7 @@ def published(tmp_path_factory) -> WarehousePaths:
     os.environ[HOME_ENV] = str(paths.home)
     start = datetime.now(UTC).date() - timedelta(days=10)
     generate(GeneratorConfig(days=9, sessions_per_day=80, seed=11, start=start), paths.inbox / "gen")
-    (paths.inbox / "gen" / "manifest.json").unlink()
-    assert run_build(paths=paths) == 0
+    assert build(paths) == 0
     yield paths
     if previous is None:
         os.environ.pop(HOME_ENV, None)
@@ -45,14 +43,14 @@ def published(tmp_path_factory) -> WarehousePaths:
 
 
 def _period(paths: WarehousePaths) -> tuple[date, date]:
-    with duckdb.connect(str(serving_file(paths)), read_only=True) as con:
+    with duckdb.connect(str(serving_link(paths)), read_only=True) as con:
         return con.execute("select min(session_date), max(session_date) from marts.fct_sessions").fetchone()
 
 
 def test_dashboard_matches_the_session_mart(published: WarehousePaths) -> None:
     first, last = _period(published)
     start = first + timedelta(days=2)
-    with duckdb.connect(str(serving_file(published)), read_only=True) as con:
+    with duckdb.connect(str(serving_link(published)), read_only=True) as con:
         data = dashboard(con, Slice(start, last))
         sessions = con.execute(
             "select * from marts.fct_sessions where session_date between ? and ?", [start, last]
@@ -95,7 +93,7 @@ def test_dashboard_matches_the_session_mart(published: WarehousePaths) -> None:
 )
 def test_dashboard_cli_errors(published: WarehousePaths, args: list[str], message: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "loaders.cli", "dashboard", *args], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "cli.main", "dashboard", *args], cwd=REPO, capture_output=True, text=True
     )
     assert done.returncode == 2
     assert message in done.stderr
@@ -108,7 +106,7 @@ def test_dashboard_cli_json(published: WarehousePaths) -> None:
         [
             sys.executable,
             "-m",
-            "loaders.cli",
+            "cli.main",
             "dashboard",
             "--start",
             str(first),
@@ -208,7 +206,7 @@ def test_api_endpoints(api: str, published: WarehousePaths) -> None:
     first, last = _period(published)
     status, kind, body = _get(f"{api}/api/analytics/dashboard?start={first}&end={last}")
     assert status == 200 and kind == "application/json"
-    with duckdb.connect(str(serving_file(published)), read_only=True) as con:
+    with duckdb.connect(str(serving_link(published)), read_only=True) as con:
         expected = dashboard(con, Slice(first, last))
     assert json.loads(body)["metrics"] == expected["metrics"]
     status, _, body = _get(f"{api}/api/analytics/funnel?start={first}&end={last}")

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from loaders.load import FAULT_ENV, LOAD_STEPS, load_file, load_files
+from loaders.faults import FAULT_ENV
+from loaders.load import LOAD_STEPS, load_file, load_files
 from loaders.paths import WarehousePaths
 from loaders.readers import UnreadableFileError, read_jsonl
 from loaders.schema import (
@@ -35,6 +36,17 @@ def landed(paths: WarehousePaths, name: str = "events") -> list[dict]:
 
 
 BIG = "x" * (1024 * 1024 + 10)
+
+
+def nested(depth: int) -> dict:
+    """Properties whose objects and arrays nest ``depth`` deep (the object itself is 1)."""
+    value: object = 1
+    for level in range(depth - 1):
+        value = [value] if level % 2 else {"k": value}
+    return {"deep": value}
+
+
+NESTED_65 = nested(65)
 REASON_CASES = {
     "record_too_large": json.dumps(event("big", properties={"text": BIG})),
     "invalid_json": '{"event_id": "a", ',
@@ -49,6 +61,8 @@ REASON_CASES = {
     "invalid_type:event_type": json.dumps(event("a", event_type=3)),
     "invalid_type:timestamp": json.dumps(event("a", timestamp=True)),
     "invalid_type:channel": json.dumps(event("a", channel={"x": 1})),
+    "invalid_type:agent_version": json.dumps(event("a", properties={"agent_version": "v" * 129})),
+    "invalid_type:properties": json.dumps(event("a", properties=NESTED_65)),
     "unknown_event_type": json.dumps(event("a", event_type="Message_Sent")),
     "invalid_timestamp": json.dumps(event("a", timestamp="2024-13-45T99:00:00Z")),
     "timestamp_out_of_range": json.dumps(event("a", timestamp="1999-12-31T23:59:59Z")),
@@ -76,6 +90,72 @@ def test_each_quarantine_reason(reason: str, warehouse: WarehousePaths, tmp_path
     assert row["record_number"] == 2
     assert row["raw_record"] == REASON_CASES[reason]
     assert row["source_file"] == str(path.resolve())
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ('{"event_id": "a", "session_id": "s", "event_type": "message_sent", '
+         '"timestamp": "2024-05-01T10:00:00Z", "properties": {"latency_ms": NaN}}', "invalid_json"),
+        ('{"event_id": "a", "session_id": "s", "event_type": "message_sent", '
+         '"timestamp": "2024-05-01T10:00:00Z", "properties": {"x": [-Infinity]}}', "invalid_json"),
+        ('{"event_id": "a", "session_id": "s", "event_type": "message_sent", '
+         '"timestamp": "2024-05-01T10:00:00Z", "properties": {"cost_usd": 1e400}}', "invalid_json"),
+        ('{"event_id": "a", "session_id": "s", "event_type": "message_sent", "timestamp": NaN}',
+         "invalid_json"),
+        (json.dumps(event("a", channel="c" * 129)), "invalid_type:channel"),
+        (json.dumps(event("a", properties={"deep": "@"}))
+         .replace('"@"', '[' * 10_000 + ']' * 10_000), "invalid_type:properties"),
+    ],
+)
+def test_what_json_does_not_allow_is_quarantined(record, reason, warehouse, tmp_path) -> None:
+    load_file(write_jsonl(tmp_path / "in.jsonl", [event("good"), record]), warehouse)
+    [row] = landed(warehouse, "quarantine")
+    assert row["reason"] == reason
+
+
+def test_limits_are_inclusive_and_strings_are_not_structure(warehouse, tmp_path) -> None:
+    """64 levels, 128-character names and NaN, brackets or 1e400 inside strings are fine."""
+    fine = [
+        event("deep", properties=nested(64)),
+        event("names", channel="c" * 128, properties={"agent_version": "v" * 128}),
+        event("text", properties={"text": "NaN Infinity 1e400 [[[[{{{{" * 20, "big": 1e300}),
+    ]
+    result = load_file(write_jsonl(tmp_path / "in.jsonl", fine), warehouse)
+    assert (result.records_accepted, result.records_quarantined) == (3, 0)
+
+
+def test_structure_helpers() -> None:
+    from loaders.validation import has_non_finite_number, nesting_depth
+
+    assert nesting_depth('{"a": [1, {"b": "]]]]"}]}') == 3
+    assert nesting_depth("1") == 0
+    assert nesting_depth(json.dumps(nested(64))) == 64
+    assert has_non_finite_number('{"a": 1e309}')
+    assert has_non_finite_number('[-Infinity]')
+    assert not has_non_finite_number('{"a": "NaN", "b": 1.5e308, "c": -2e-400}')
+
+
+def test_a_conflicting_duplicate_is_counted_and_kept(warehouse, tmp_path) -> None:
+    first = load_file(write_jsonl(tmp_path / "a.jsonl", [event("e1"), event("e2")]), warehouse)
+    assert first.records_conflicting == 0
+    later = [
+        event("e1"),  # the same event again: a plain duplicate
+        event("e2", session_id="other"),  # same id, other content: a conflict
+        event("e3"),
+        event("e3", event_type="message_received"),  # conflicts with its copy in this file
+    ]
+    result = load_file(write_jsonl(tmp_path / "b.jsonl", later), warehouse)
+    assert (result.records_accepted, result.records_duplicate, result.records_conflicting) == (1, 3, 2)
+    assert "duplicate 3 (2 conflicting)" in result.summary()
+    conflicts = landed(warehouse, "conflicts")
+    assert sorted((row["event_id"], row["record_number"]) for row in conflicts) == [("e2", 2), ("e3", 4)]
+    assert {row["session_id"] for row in conflicts if row["event_id"] == "e2"} == {"other"}
+    [audit] = [row for row in landed(warehouse, "audit") if row["load_id"] == result.load_id]
+    assert audit["records_conflicting"] == 2
+    # the first accepted copy is the one that stays
+    kept = {row["event_id"]: row["session_id"] for row in landed(warehouse)}
+    assert kept == {"e1": "s1", "e2": "s1", "e3": "s1"}
 
 
 def sized_record(event_id: str, size: int) -> str:
@@ -367,7 +447,7 @@ def test_a_load_killed_at_any_step_leaves_all_or_nothing(step, warehouse, tmp_pa
     path = write_jsonl(tmp_path / "crash.jsonl", records)
     env = dict(os.environ, **{FAULT_ENV: step, "CHAT_ANALYTICS_HOME": str(warehouse.home)})
     killed = subprocess.run(
-        [sys.executable, "-m", "loaders.cli", "load", str(path)],
+        [sys.executable, "-m", "cli.main", "load", str(path)],
         env=env,
         cwd=REPO,
         capture_output=True,
@@ -388,7 +468,7 @@ def test_a_load_killed_at_any_step_leaves_all_or_nothing(step, warehouse, tmp_pa
 
 def run_load_command(*paths: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "loaders.cli", "load", *map(str, paths)],
+        [sys.executable, "-m", "cli.main", "load", *map(str, paths)],
         cwd=REPO,
         capture_output=True,
         text=True,

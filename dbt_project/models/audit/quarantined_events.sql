@@ -1,6 +1,7 @@
 with quarantine as (
 
     select * from {{ source('landing', 'quarantine') }}
+    where {{ in_build_window('loaded_at', source('landing', 'quarantine')) }}
 
 ),
 

@@ -1,11 +1,15 @@
 import dagster as dg
 
+from loaders.faults import reached
+from loaders.inbox import land_inbox
 from loaders.load import LoadResult
-from orchestration.inbox import land_inbox
-from orchestration.resources import WarehouseResource
+from orchestration.resources import BuildLockResource, WarehouseResource
+from orchestration.settings import settings
 
 # The dbt sources of the landing zone; dagster-dbt maps source('landing', x) to these keys.
-LANDING_KEYS = [dg.AssetKey(["landing", name]) for name in ("events", "quarantine", "audit")]
+LANDING_KEYS = [
+    dg.AssetKey(["landing", name]) for name in ("events", "quarantine", "conflicts", "audit")
+]
 
 
 def _totals(results: list[LoadResult]) -> dict[str, int]:
@@ -15,6 +19,7 @@ def _totals(results: list[LoadResult]) -> dict[str, int]:
         "records_read": sum(r.records_read for r in results),
         "records_accepted": sum(r.records_accepted for r in results),
         "records_duplicate": sum(r.records_duplicate for r in results),
+        "records_conflicting": sum(r.records_conflicting for r in results),
         "records_quarantined": sum(r.records_quarantined for r in results),
     }
 
@@ -27,16 +32,20 @@ def _totals(results: list[LoadResult]) -> dict[str, int]:
             kinds={"parquet"},
             description=(
                 "Landing zone Parquet written by the loaders: accepted events, quarantined "
-                "records and the per-file load audit."
+                "records, conflicting duplicates and the per-file load audit."
             ),
         )
         for key in LANDING_KEYS
     ],
     name="land_inbox",
 )
-def land_inbox_asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
-    """Land every complete file waiting in the inbox, then move it to the archive."""
-    results = land_inbox(warehouse.paths(), report=context.log.info)
+def land_inbox_asset(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, build_lock: BuildLockResource
+):
+    """Land every complete file waiting in the inbox, then move it to the archive; files still
+    being written stay for the next build."""
+    results = land_inbox(warehouse.paths(), settings.inbox_settle_seconds, report=context.log.info)
+    reached("build:landed")
     totals = _totals(results)
     for key in LANDING_KEYS:
         yield dg.MaterializeResult(asset_key=key, metadata=totals)

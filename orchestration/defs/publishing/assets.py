@@ -1,13 +1,21 @@
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import dagster as dg
 
-from orchestration.dashboard import Slice, connect_serving, data_range
 from orchestration.defs.transformation.assets import dbt_models
-from orchestration.locks import exclusive_build_lock
-from orchestration.report import markdown_summary, report_data, write_report
-from orchestration.resources import BUILD_LOCK_WAIT_SECONDS, WarehouseResource
-from orchestration.serving import publish, serving_file
+from orchestration.resources import BuildLockResource, WarehouseResource
+from serving.dashboard import Slice, data_range
+from serving.publish import BuildRecord, connect_snapshot, publish, serving_link
+from serving.report import markdown_summary, report_data, write_report
+
+
+def _build_record(context: dg.AssetExecutionContext) -> BuildRecord:
+    record = context.instance.get_run_record_by_id(context.run_id)
+    started = record.create_timestamp if record else None
+    if started is not None and started.tzinfo is not None:
+        started = started.astimezone(UTC).replace(tzinfo=None)
+    dbt_config = context.run.run_config.get("ops", {}).get("dbt_models", {}).get("config", {})
+    return BuildRecord(context.run_id, started, bool(dbt_config.get("full_refresh", False)))
 
 
 @dg.asset(
@@ -15,20 +23,20 @@ from orchestration.serving import publish, serving_file
     deps=[dbt_models],
     group_name="publishing",
     kinds={"duckdb"},
-    pool="duckdb_writer",
     description=(
-        "Read-only snapshot of the marts for BI tools, replaced atomically after a build "
-        "whose blocking checks passed."
+        "Read-only snapshot of the marts for BI tools, the report and the API, replaced "
+        "atomically after a build whose blocking checks passed."
     ),
 )
-def serving_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def serving_marts(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, build_lock: BuildLockResource
+):
     paths = warehouse.paths()
-    with exclusive_build_lock(paths, BUILD_LOCK_WAIT_SECONDS):
-        row_counts = publish(paths)
-    context.log.info(f"published {len(row_counts)} tables to {serving_file(paths)}")
+    row_counts = publish(paths, _build_record(context))
+    context.log.info(f"published {len(row_counts)} tables to {serving_link(paths)}")
     return dg.MaterializeResult(
         metadata={
-            "path": str(serving_file(paths)),
+            "path": str(serving_link(paths)),
             **{f"rows.{name}": count for name, count in row_counts.items()},
         }
     )
@@ -44,9 +52,11 @@ def serving_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         "successful publication; its summary shows in the materialization."
     ),
 )
-def html_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def html_report(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, build_lock: BuildLockResource
+):
     paths = warehouse.paths()
-    with connect_serving(paths) as con:
+    with connect_snapshot(paths) as con:
         first, last = data_range(con)
         if last is None:
             return dg.MaterializeResult(metadata={"summary": dg.MetadataValue.md("No sessions yet.")})

@@ -1,21 +1,18 @@
-"""Python asset checks. ERROR checks are blocking: a failure stops publication to the serving
-file; WARN checks are reported and never block."""
-
-import os
+"""Python asset checks: what dbt's tests cannot express. ERROR checks block publication to
+the serving snapshot; WARN checks are reported and never block."""
 
 import dagster as dg
 
-from orchestration import quality
+from orchestration.lib import quality
 from orchestration.resources import WarehouseResource, utc_now
-
-QUARANTINE_WARN_SHARE = float(os.environ.get("CHAT_ANALYTICS_QUARANTINE_WARN_SHARE", "0.01"))
-QUARANTINE_BLOCK_SHARE = float(os.environ.get("CHAT_ANALYTICS_QUARANTINE_BLOCK_SHARE", "0.05"))
-FRESHNESS_MAX_HOURS = float(os.environ.get("CHAT_ANALYTICS_FRESHNESS_MAX_HOURS", "48"))
+from orchestration.settings import settings
+from serving.publish import published_landed_until
 
 LOAD_AUDIT = dg.AssetKey(["audit", "load_audit"])
 SESSIONS = dg.AssetKey(["marts", "fct_sessions"])
 DAILY_METRICS = dg.AssetKey(["marts", "fct_agent_metrics_daily"])
-SCORES = dg.AssetKey(["marts", "fct_conversation_scores"])
+AB_TESTS = dg.AssetKey(["marts", "fct_ab_tests"])
+AB_EXPOSURES = dg.AssetKey(["marts", "fct_ab_exposures"])
 
 
 def _result(
@@ -39,101 +36,83 @@ def _result(
 @dg.asset_check(
     asset=LOAD_AUDIT,
     blocking=True,
-    description="Every loaded file reconciles: records read = accepted + duplicates + quarantined.",
-)
-def load_reconciliation(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with warehouse.read_only() as con:
-        return _result(quality.unreconciled_loads(con), threshold=0)
-
-
-@dg.asset_check(
-    asset=LOAD_AUDIT,
-    blocking=True,
     description=(
-        "Share of quarantined records in the latest load: a warning above "
-        f"{QUARANTINE_WARN_SHARE:.0%}, blocking publication above {QUARANTINE_BLOCK_SHARE:.0%}."
+        "Share of quarantined records in each load since the last published build: a warning "
+        f"above {settings.quarantine_warn_share:.0%}, blocking publication above "
+        f"{settings.quarantine_block_share:.0%} (`chat-analytics build --accept-quarantine` "
+        "publishes anyway, once the records have been looked at)."
     ),
 )
 def quarantine_share(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    since = published_landed_until(warehouse.paths())
     with warehouse.read_only() as con:
-        blocking = quality.latest_quarantine_share(con, QUARANTINE_BLOCK_SHARE)
+        blocking = quality.quarantine_since(con, since, settings.quarantine_block_share)
     share = blocking.observed
-    within_warning = share is None or share <= QUARANTINE_WARN_SHARE
+    within_warning = share is None or share <= settings.quarantine_warn_share
     measurement = quality.Measurement(within_warning, share, blocking.detail)
-    severity = dg.AssetCheckSeverity.ERROR if not blocking.passed else dg.AssetCheckSeverity.WARN
+    blocks = not blocking.passed and not warehouse.accept_quarantine
     return _result(
-        measurement, severity, warn_above=QUARANTINE_WARN_SHARE, block_above=QUARANTINE_BLOCK_SHARE
+        measurement,
+        dg.AssetCheckSeverity.ERROR if blocks else dg.AssetCheckSeverity.WARN,
+        warn_above=settings.quarantine_warn_share,
+        block_above=settings.quarantine_block_share,
+        accepted=str(warehouse.accept_quarantine),
     )
 
 
 @dg.asset_check(
     asset=SESSIONS,
-    description=f"The latest event is at most {FRESHNESS_MAX_HOURS:g} hours old (warning).",
+    description=f"The latest event is at most {settings.freshness_max_hours:g} hours old (warning).",
 )
 def event_freshness(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.read_only() as con:
         measurement = quality.hours_since_latest_event(con, utc_now())
-    fresh = measurement.observed is not None and measurement.observed <= FRESHNESS_MAX_HOURS
+    fresh = measurement.observed is not None and measurement.observed <= settings.freshness_max_hours
     measurement = quality.Measurement(fresh, measurement.observed, measurement.detail)
-    return _result(measurement, dg.AssetCheckSeverity.WARN, max_hours=FRESHNESS_MAX_HOURS)
+    return _result(measurement, dg.AssetCheckSeverity.WARN, max_hours=settings.freshness_max_hours)
 
 
 @dg.asset_check(
     asset=DAILY_METRICS,
     description=(
-        "Sessions of the latest day against the same weekday over the trailing 4 weeks: "
-        "robust z-score (median, MAD) within 3.5 (warning)."
+        f"Sessions of the latest day against the same weekday over the trailing "
+        f"{settings.volume_weeks} weeks: robust z-score (median, MAD) within "
+        f"{settings.volume_max_abs_z:g} (warning)."
     ),
 )
 def session_volume_anomaly(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.read_only() as con:
-        measurement = quality.volume_robust_z(con)
-    return _result(measurement, dg.AssetCheckSeverity.WARN, max_abs_z=3.5)
-
-
-@dg.asset_check(
-    asset=DAILY_METRICS,
-    blocking=True,
-    description="Escalation, resolution, conversion and feedback rates lie within [0, 1].",
-)
-def rates_within_bounds(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with warehouse.read_only() as con:
-        return _result(quality.values_out_of_range(con, "marts.fct_agent_metrics_daily"), threshold=0)
-
-
-@dg.asset_check(
-    asset=SCORES,
-    blocking=True,
-    description="Every conversation score lies within [0, 100].",
-)
-def scores_within_bounds(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    with warehouse.read_only() as con:
-        return _result(quality.values_out_of_range(con, "marts.fct_conversation_scores"), threshold=0)
+        measurement = quality.volume_robust_z(con, settings.volume_weeks, settings.volume_max_abs_z)
+    return _result(measurement, dg.AssetCheckSeverity.WARN, max_abs_z=settings.volume_max_abs_z)
 
 
 @dg.asset_check(
     asset=DAILY_METRICS,
     description=(
-        "Feedback response rate of eligible sessions over the latest 7 days lies in 15-25 % "
-        "(warning: outside it, feedback prompts are too rare or too pushy)."
+        "Feedback response rate of eligible sessions over the latest 7 days lies in "
+        f"{settings.feedback_band_low:.0%}-{settings.feedback_band_high:.0%} (warning: outside "
+        "it, feedback prompts are too rare or too pushy)."
     ),
 )
 def feedback_response_rate_in_band(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     with warehouse.read_only() as con:
-        measurement = quality.feedback_response_rate(con)
-    return _result(measurement, dg.AssetCheckSeverity.WARN, low=0.15, high=0.25)
-
-
-AB_TESTS = dg.AssetKey(["marts", "fct_ab_tests"])
-AB_EXPOSURES = dg.AssetKey(["marts", "fct_ab_exposures"])
+        measurement = quality.feedback_response_rate(
+            con, settings.feedback_band_low, settings.feedback_band_high
+        )
+    return _result(
+        measurement,
+        dg.AssetCheckSeverity.WARN,
+        low=settings.feedback_band_low,
+        high=settings.feedback_band_high,
+    )
 
 
 @dg.asset_check(
     asset=AB_TESTS,
     blocking=True,
     description=(
-        "No test shows a sample-ratio mismatch (chi-square p below 0.001): its results "
-        "would not be trustworthy."
+        "No test shows a sample-ratio mismatch (its chi-square p-value below the dbt var "
+        "ab_srm_alpha): its results would not be trustworthy."
     ),
 )
 def ab_sample_ratio(warehouse: WarehouseResource) -> dg.AssetCheckResult:
@@ -141,7 +120,7 @@ def ab_sample_ratio(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         measurement = quality.srm_mismatches(con)
         contamination = quality.contamination_rates(con)
     contamination_metadata = {f"contamination_rate.{name}": rate for name, rate in contamination.items()}
-    return _result(measurement, threshold=0.001, **contamination_metadata)
+    return _result(measurement, **contamination_metadata)
 
 
 @dg.asset_check(

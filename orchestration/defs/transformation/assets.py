@@ -4,18 +4,17 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from orchestration.locks import exclusive_build_lock
+from loaders.faults import reached
 from orchestration.project import (
     DBT_PROFILES_DIR,
     DBT_PROJECT_DIR,
-    export_warehouse_env,
-    put_environment_on_path,
+    dbt_child_executable,
+    ensure_manifest,
 )
-from orchestration.resources import BUILD_LOCK_WAIT_SECONDS, WarehouseResource
+from orchestration.resources import BuildLockResource, WarehouseResource
 
-put_environment_on_path()
+ensure_manifest()
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROFILES_DIR)
-dbt_project.prepare_if_dev()
 
 
 class DbtBuildConfig(dg.Config):
@@ -23,12 +22,27 @@ class DbtBuildConfig(dg.Config):
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
+    LAYERS = ("staging", "intermediate", "marts", "audit")
+
     def get_group_name(self, dbt_resource_props: dict) -> str | None:
         path = Path(dbt_resource_props.get("original_file_path", ""))
         parts = path.parts
         if len(parts) > 1 and parts[0] == "models":
             return parts[1]
         return "seeds" if dbt_resource_props.get("resource_type") == "seed" else None
+
+    def get_asset_key(self, dbt_resource_props: dict) -> dg.AssetKey:
+        """<layer>/<model>: the layer is the model's folder (an intermediate model is keyed as
+        intermediate, though it lives in the staging schema); sources keep their own keys."""
+        if dbt_resource_props.get("resource_type") == "model":
+            layer = self.get_group_name(dbt_resource_props)
+            if layer in self.LAYERS:
+                return dg.AssetKey([layer, dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_description(self, dbt_resource_props: dict) -> str:
+        # The model's documentation, without the raw SQL dagster-dbt appends by default.
+        return dbt_resource_props.get("description") or dbt_resource_props["name"]
 
 
 def dbt_build_args(config: DbtBuildConfig) -> list[str]:
@@ -40,15 +54,31 @@ def dbt_build_args(config: DbtBuildConfig) -> list[str]:
     manifest=dbt_project.manifest_path,
     project=dbt_project,
     dagster_dbt_translator=WarehouseTranslator(),
-    pool="duckdb_writer",
 )
 def dbt_models(
     context: dg.AssetExecutionContext,
     dbt: DbtCliResource,
     warehouse: WarehouseResource,
+    build_lock: BuildLockResource,
     config: DbtBuildConfig,
 ) -> Iterator:
+    """Every dbt model, seed and test, built by one `dbt build` over the loads committed when
+    it starts (see macros/build_window.sql)."""
     paths = warehouse.paths()
-    export_warehouse_env(paths)
-    with exclusive_build_lock(paths, BUILD_LOCK_WAIT_SECONDS):
-        yield from dbt.cli(dbt_build_args(config), context=context).stream()
+    paths.dbt_target.mkdir(parents=True, exist_ok=True)
+    invocation = dbt.cli(dbt_build_args(config), context=context, target_path=paths.dbt_target)
+    build_lock.record_child(invocation.process.pid)
+    for event in invocation.stream():
+        yield event
+        if isinstance(event, dg.Output):
+            # The fault suite's points inside dbt: just after each model is built.
+            reached(f"build:dbt:{event.output_name.split('__')[-1]}")
+    build_lock.record_child(None)
+
+
+def dbt_resource() -> DbtCliResource:
+    return DbtCliResource(
+        project_dir=dbt_project,
+        profiles_dir=str(DBT_PROFILES_DIR),
+        dbt_executable=dbt_child_executable(),
+    )

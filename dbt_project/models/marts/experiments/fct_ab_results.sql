@@ -59,7 +59,7 @@ final as (
         minimum_detectable_effect,
         enough_data,
         srm_p_value,
-        srm_p_value < 0.001e0 as is_srm_mismatch
+        srm_p_value < {{ float_var('ab_srm_alpha') }} as is_srm_mismatch
     from inference
 
 )

@@ -65,7 +65,7 @@ final as (
         {{ safe_divide('exposure_totals.contaminated_sessions', 'exposure_totals.exposed_sessions') }}
             as contamination_rate,
         srm.srm_p_value,
-        coalesce(srm.srm_p_value < 0.001e0, false) as is_srm_mismatch,
+        coalesce(srm.srm_p_value < {{ float_var('ab_srm_alpha') }}, false) as is_srm_mismatch,
         exposure_totals.first_exposed_at,
         exposure_totals.last_exposed_at
     from exposure_totals

@@ -1,6 +1,7 @@
 with source as (
 
     select * from {{ source('landing', 'events') }}
+    where {{ in_build_window('loaded_at', source('landing', 'events')) }}
 
 ),
 

@@ -1,11 +1,14 @@
-"""Data-quality measurements behind the Dagster asset checks. Pure: a DuckDB connection in,
-numbers out; the Dagster wiring (thresholds, severities) lives in defs/quality."""
+"""Data-quality measurements behind the Dagster asset checks. Pure: a DuckDB connection and
+thresholds in, a measurement out; severities and wiring live in defs/quality. What dbt tests
+already assert (keys, ranges, reconciliation) is not measured again here."""
 
 from dataclasses import dataclass
 from datetime import datetime
 from statistics import median
 
 import duckdb
+
+MAD_TO_SIGMA = 1.4826  # makes the median absolute deviation estimate a normal sigma
 
 
 @dataclass(frozen=True)
@@ -15,34 +18,34 @@ class Measurement:
     detail: str
 
 
-def unreconciled_loads(con: duckdb.DuckDBPyConnection) -> Measurement:
-    loads, broken = con.execute(
-        "select count(*), count(*) filter (where not is_reconciled) from audit.load_audit"
-    ).fetchone()
-    return Measurement(broken == 0, int(broken), f"{broken} of {loads} loads do not reconcile")
-
-
-def latest_quarantine_share(
-    con: duckdb.DuckDBPyConnection, threshold: float
+def quarantine_since(
+    con: duckdb.DuckDBPyConnection, since: datetime | None, threshold: float
 ) -> Measurement:
-    row = con.execute(
+    """The worst quarantine share of the loads committed after ``since`` (every load when
+    None): each load is judged on its own, so a bad file is not hidden by a clean one."""
+    rows = con.execute(
         """
-        select load_id, records_read, records_quarantined
+        select load_id, source_file, records_read, records_quarantined,
+               records_quarantined / records_read as share
         from audit.load_audit
-        where records_read > 0
-        order by loaded_at desc
-        limit 1
-        """
-    ).fetchone()
-    if row is None:
-        return Measurement(True, None, "no load with records yet")
-    load_id, read, quarantined = row
-    share = quarantined / read
-    return Measurement(
-        share <= threshold,
-        share,
-        f"load {load_id}: {quarantined} of {read} records quarantined ({share:.2%})",
+        where records_read > 0 and (cast(? as timestamp) is null or loaded_at > ?)
+        order by share desc, loaded_at
+        """,
+        [since, since],
+    ).fetchall()
+    if not rows:
+        return Measurement(True, None, "no new load with records since the last published build")
+    load_id, source_file, read, quarantined, share = rows[0]
+    over = sum(1 for row in rows if row[4] > threshold)
+    detail = (
+        f"worst of {len(rows)} new loads: {source_file} (load {load_id}), {quarantined:,} of "
+        f"{read:,} records quarantined ({share:.2%})"
     )
+    if over:
+        detail += (
+            f"; {over} loads above {threshold:.0%}: see audit.quarantined_events for the records"
+        )
+    return Measurement(over == 0, share, detail)
 
 
 def hours_since_latest_event(con: duckdb.DuckDBPyConnection, now: datetime) -> Measurement:
@@ -53,9 +56,18 @@ def hours_since_latest_event(con: duckdb.DuckDBPyConnection, now: datetime) -> M
     return Measurement(True, hours, f"latest event at {latest:%Y-%m-%d %H:%M} UTC")
 
 
-def volume_robust_z(con: duckdb.DuckDBPyConnection, weeks: int = 4) -> Measurement:
-    """Sessions of the latest day against the same weekday in the trailing weeks:
-    z = (x - median) / (1.4826 * MAD)."""
+def robust_z(value: float, history: list[float]) -> float:
+    """(value - median) / (1.4826 MAD) against the history. A history with no spread makes
+    any change infinitely surprising, and no change no surprise at all."""
+    center = median(history)
+    mad = median(abs(point - center) for point in history)
+    if mad == 0:
+        return 0.0 if value == center else float("inf") if value > center else float("-inf")
+    return (value - center) / (MAD_TO_SIGMA * mad)
+
+
+def volume_robust_z(con: duckdb.DuckDBPyConnection, weeks: int, max_abs_z: float) -> Measurement:
+    """Sessions of the latest day against the same weekday in the trailing weeks."""
     rows = con.execute(
         """
         with daily as (
@@ -77,47 +89,15 @@ def volume_robust_z(con: duckdb.DuckDBPyConnection, weeks: int = 4) -> Measureme
     history = [float(sessions) for _, sessions, is_latest in rows if not is_latest]
     if not latest or len(history) < 2:
         return Measurement(True, None, f"{len(history)} earlier same-weekday days: too few to judge")
-    center = median(history)
-    mad = median(abs(value - center) for value in history)
-    z = _robust_z(latest[0], center, mad)
-    return Measurement(abs(z) <= 3.5, z, f"{latest[0]} sessions against a median of {center:g}")
+    z = robust_z(float(latest[0]), history)
+    return Measurement(
+        abs(z) <= max_abs_z, z, f"{latest[0]:,} sessions against a median of {median(history):g}"
+    )
 
 
-def _robust_z(value: float, center: float, mad: float) -> float:
-    if mad == 0:  # a perfectly steady history: any change is infinitely surprising
-        return 0.0 if value == center else float("inf")
-    return (value - center) / (1.4826 * mad)
-
-
-RANGE_RULES = (
-    ("marts.fct_agent_metrics_daily", "escalation_rate", 0, 1),
-    ("marts.fct_agent_metrics_daily", "resolution_rate", 0, 1),
-    ("marts.fct_agent_metrics_daily", "conversion_rate", 0, 1),
-    ("marts.fct_agent_metrics_daily", "feedback_response_rate", 0, 1),
-    ("marts.fct_conversation_scores", "resolution_score", 0, 100),
-    ("marts.fct_conversation_scores", "efficiency_score", 0, 100),
-    ("marts.fct_conversation_scores", "sentiment_score", 0, 100),
-    ("marts.fct_conversation_scores", "goal_completion_score", 0, 100),
-    ("marts.fct_conversation_scores", "overall_score", 0, 100),
-)
-
-
-def values_out_of_range(con: duckdb.DuckDBPyConnection, table_name: str) -> Measurement:
-    outside = 0
-    offenders = []
-    for table, column, low, high in RANGE_RULES:
-        if table != table_name:
-            continue
-        (count,) = con.execute(
-            f"select count(*) from {table} where {column} < {low} or {column} > {high}"
-        ).fetchone()
-        if count:
-            offenders.append(f"{table}.{column}: {count}")
-        outside += count
-    return Measurement(outside == 0, outside, "; ".join(offenders) or "all rates and scores in range")
-
-
-def feedback_response_rate(con: duckdb.DuckDBPyConnection, days: int = 7) -> Measurement:
+def feedback_response_rate(
+    con: duckdb.DuckDBPyConnection, low: float, high: float, days: int = 7
+) -> Measurement:
     responded, eligible = con.execute(
         """
         select sum(feedback_eligible_responded), sum(feedback_eligible_sessions)
@@ -130,16 +110,18 @@ def feedback_response_rate(con: duckdb.DuckDBPyConnection, days: int = 7) -> Mea
         return Measurement(True, None, "no feedback-eligible sessions")
     rate = float(responded) / float(eligible)
     return Measurement(
-        0.15 <= rate <= 0.25, rate, f"{responded} of {eligible} eligible sessions gave feedback"
+        low <= rate <= high, rate, f"{responded:,} of {eligible:,} eligible sessions gave feedback"
     )
 
 
-def srm_mismatches(con: duckdb.DuckDBPyConnection, threshold: float = 0.001) -> Measurement:
+def srm_mismatches(con: duckdb.DuckDBPyConnection) -> Measurement:
+    """Tests flagged with a sample-ratio mismatch (the cut-off is the dbt var ab_srm_alpha)."""
     rows = con.execute(
-        "select test_name, srm_p_value from marts.fct_ab_tests where srm_p_value is not null"
+        "select test_name, srm_p_value, is_srm_mismatch from marts.fct_ab_tests "
+        "where srm_p_value is not null order by test_name"
     ).fetchall()
-    failing = [f"{name} (p = {p:.3g})" for name, p in rows if p < threshold]
-    lowest = min((p for _, p in rows), default=None)
+    failing = [f"{name} (p = {p:.3g})" for name, p, mismatch in rows if mismatch]
+    lowest = min((p for _, p, _ in rows), default=None)
     detail = "sample-ratio mismatch in " + ", ".join(failing) if failing else (
         f"{len(rows)} tests without sample-ratio mismatch"
     )
@@ -169,7 +151,7 @@ def assignment_mismatches(con: duckdb.DuckDBPyConnection) -> Measurement:
                 mismatched += 1
                 per_test[test_name] = per_test.get(test_name, 0) + 1
     detail = (
-        f"{mismatched} of {checked} exposures disagree with sha256 assignment"
+        f"{mismatched:,} of {checked:,} exposures disagree with sha256 assignment"
         + (": " + ", ".join(f"{t} {n}" for t, n in sorted(per_test.items())) if per_test else "")
     )
     return Measurement(mismatched == 0, mismatched, detail)

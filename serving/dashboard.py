@@ -4,17 +4,10 @@ Every number reads the serving snapshot, never the build's working file. Period 
 recomputed from additive columns (sums of numerators over sums of denominators).
 """
 
-import argparse
-import json
-import sys
 from datetime import date, timedelta
 from typing import Any
 
 import duckdb
-
-from loaders.paths import WarehousePaths
-
-from .serving import serving_file
 
 METRIC_SELECT = """
     sum(sessions) as total_sessions,
@@ -215,72 +208,7 @@ def dashboard(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]:
     return data
 
 
-def connect_serving(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
-    """The published serving snapshot, never the build's working file."""
-    published = serving_file(paths)
-    if not published.exists():
-        raise DashboardError(f"nothing published at {published}; run `chat-analytics build` first")
-    return duckdb.connect(str(published), read_only=True)
-
-
 def data_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None]:
     return con.execute(
         "select min(metric_date), max(metric_date) from marts.fct_agent_metrics_daily"
     ).fetchone()
-
-
-def run_dashboard(args: argparse.Namespace) -> int:
-    paths = WarehousePaths.from_env()
-    try:
-        period = Slice(args.start, args.end, args.channel, args.agent_version)
-        with connect_serving(paths) as con:
-            if args.html:
-                from .report import report_data, write_report
-
-                write_report(report_data(con, period), args.html)
-                print(f"wrote {args.html}")
-                return 0
-            data = dashboard(con, period)
-    except DashboardError as error:
-        print(f"chat-analytics dashboard: error: {error}", file=sys.stderr)
-        return 2
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print_text(data)
-    return 0
-
-
-def print_text(data: dict[str, Any]) -> None:
-    period = data["period"]
-    print(f"Chat agent dashboard, {period['start']} to {period['end']}")
-    for key, value in data["metrics"].items():
-        shown = "n/a" if value is None else (f"{value:,.4g}" if isinstance(value, float) else value)
-        print(f"  {key:<32} {shown}")
-    print("  funnel:")
-    for step in data["funnel"]:
-        drop = "" if step["dropoffRate"] is None else f"  (drop-off {step['dropoffRate']}%)"
-        print(f"    {step['name']:<18} {step['sessionCount']:>8}{drop}")
-    print("  top fallback topics:")
-    for topic in data["top_fallback_topics"]:
-        print(f"    {topic['topic']:<20} {topic['count']:>6}")
-    for test in data["ab_tests"]:
-        print(f"  A/B test {test['test_name']} ({test['metric']}, SRM {test['srm_status']}):")
-        for arm in test["variants"]:
-            lift = "" if arm["rel_lift"] is None else (
-                f"  lift {arm['rel_lift']:+.1%}  p {arm['p_value']:.3g}"
-                f"  always-valid p {arm['always_valid_p_value']:.3g}"
-            )
-            enough = "" if arm["enough_data"] else "  (not enough data yet)"
-            mean = "n/a" if arm["mean"] is None else f"{arm['mean']:.2%}"
-            print(f"    {arm['variant']:<12} {mean} of {arm['units']}{lift}{enough}")
-
-
-def print_summary(paths: WarehousePaths) -> int:
-    with connect_serving(paths) as con:
-        first, last = data_range(con)
-        if first is None:
-            print("the warehouse holds no sessions yet")
-            return 0
-        print_text(dashboard(con, Slice(first, last)))
-    return 0

@@ -19,8 +19,8 @@ from urllib.parse import parse_qs, urlparse
 
 from loaders.paths import WarehousePaths
 
-from .dashboard import DashboardError, Slice, ab_tests, connect_serving, dashboard, data_range, funnel
-from .serving import serving_file
+from .dashboard import DashboardError, Slice, ab_tests, dashboard, data_range, funnel
+from .publish import SnapshotUnavailableError, connect_snapshot, current_snapshot, serving_link
 
 
 class ApiError(Exception):
@@ -59,12 +59,16 @@ def _slice(params: dict[str, list[str]], con: Any, required: bool) -> Slice:
 
 def handle(paths: WarehousePaths, path: str, query: str) -> tuple[HTTPStatus, str, bytes]:
     params = parse_qs(query)
-    if not serving_file(paths).exists():
+    if current_snapshot(paths) is None:
         raise ApiError(
             HTTPStatus.SERVICE_UNAVAILABLE,
             "the warehouse has not been built yet; run `chat-analytics build`",
         )
-    with connect_serving(paths) as con:
+    try:
+        con = connect_snapshot(paths)
+    except SnapshotUnavailableError as error:
+        raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, str(error)) from None
+    with con:
         try:
             if path == "/api/analytics/dashboard":
                 body: Any = dashboard(con, _slice(params, con, required=True))
@@ -97,6 +101,9 @@ def make_handler(paths: WarehousePaths) -> type[BaseHTTPRequestHandler]:
             except ApiError as error:
                 status, content_type = error.status, "application/json"
                 body = json.dumps({"detail": str(error)}).encode()
+            except Exception as error:  # every error answers as JSON, never a dropped connection
+                status, content_type = HTTPStatus.INTERNAL_SERVER_ERROR, "application/json"
+                body = json.dumps({"detail": f"internal error: {type(error).__name__}"}).encode()
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -112,7 +119,7 @@ def make_handler(paths: WarehousePaths) -> type[BaseHTTPRequestHandler]:
 def serve(host: str = "127.0.0.1", port: int = 8000, paths: WarehousePaths | None = None) -> None:
     paths = paths or WarehousePaths.from_env()
     server = ThreadingHTTPServer((host, port), make_handler(paths))
-    print(f"serving {serving_file(paths)} on http://{host}:{server.server_port}", flush=True)
+    print(f"serving {serving_link(paths)} on http://{host}:{server.server_port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

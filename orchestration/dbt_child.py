@@ -1,0 +1,44 @@
+"""``chat-analytics-dbt``: dbt as the build's child, bound to the build's life and warehouse.
+
+The build runs dbt through this command (Dagster's dbt resource takes it as its executable):
+- the kernel kills it the moment its parent dies (``PR_SET_PDEATHSIG``), so a build killed
+  with ``kill -9`` leaves no dbt behind still writing to the warehouse;
+- the build keeps dbt's target folder in the warehouse home (``<home>/dbt/target``), so the
+  home is known from ``DBT_TARGET_PATH`` and dbt's profile gets it as an absolute path,
+  wherever the build was started from.
+"""
+
+import ctypes
+import os
+import signal
+import sys
+from pathlib import Path
+
+from loaders.paths import HOME_ENV
+
+PR_SET_PDEATHSIG = 1
+TARGET_ENV = "DBT_TARGET_PATH"
+
+
+def home_of_target(target: Path) -> Path:
+    """The warehouse home of a target folder ``<home>/dbt/target``."""
+    return target.parent.parent
+
+
+def main() -> None:
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        sys.exit(1)
+    env = dict(os.environ)
+    target = Path(env.get(TARGET_ENV, "")).resolve()
+    if target.parts[-2:] == ("dbt", "target"):
+        env[HOME_ENV] = str(home_of_target(target))
+    dbt = Path(sys.executable).parent / "dbt"
+    os.execve(dbt, [str(dbt), *sys.argv[1:]], env)
+
+
+if __name__ == "__main__":
+    main()

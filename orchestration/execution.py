@@ -1,0 +1,119 @@
+"""`chat-analytics build`: the daily Dagster job, executed in this process, end to end under
+the warehouse's build lock."""
+
+import errno
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import dagster as dg
+
+from loaders.paths import WarehousePaths
+
+from .lib.locks import BUILD_BUSY_EXIT_CODE, BuildInProgressError
+from .runs import acquire_build, prune_run_history, warehouse_instance
+from .settings import settings
+
+
+class HomeNotWritableError(OSError):
+    """The warehouse home cannot be written: nothing can be built there."""
+
+
+@dataclass(frozen=True)
+class BuildOutcome:
+    exit_code: int
+    run_id: str | None
+    problems: list[str]
+    warnings: list[str]
+
+
+def check_home_writable(paths: WarehousePaths) -> None:
+    probe = paths.home / f".write-probe-{os.getpid()}"
+    try:
+        paths.home.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        advice = (
+            "free some space" if error.errno == errno.ENOSPC
+            else "point CHAT_ANALYTICS_HOME at a writable folder"
+        )
+        raise HomeNotWritableError(
+            error.errno, f"cannot write to the warehouse home {paths.home} ({reason}); {advice}"
+        ) from None
+
+
+def build_run_config(
+    paths: WarehousePaths, full_refresh: bool, accept_quarantine: bool = False, log_level: str = "CRITICAL"
+) -> dict:
+    home = str(paths.home)
+    return {
+        "ops": {"dbt_models": {"config": {"full_refresh": full_refresh}}},
+        "resources": {
+            "warehouse": {"config": {"home": home, "accept_quarantine": accept_quarantine}},
+            "build_lock": {"config": {"home": home}},
+        },
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+    }
+
+
+def _root_message(error) -> str:
+    while error is not None and error.cause is not None:
+        error = error.cause  # the user-code error, not Dagster's wrapper
+    return error.message.strip().splitlines()[0] if error else "failed"
+
+
+def summarize(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[str]]:
+    """Problems that fail the build (failed steps, failed blocking checks) and warnings
+    (failed non-blocking checks), each with its reason."""
+    problems, warnings = [], []
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+            problems.append(
+                f"step '{event.step_key}' failed: {_root_message(event.step_failure_data.error)}"
+            )
+        elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.event_specific_data
+            if evaluation.passed:
+                continue
+            key = evaluation.asset_check_key
+            line = f"check '{key.name}' on {key.asset_key.to_user_string()}: {evaluation.description or ''}"
+            if evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                problems.append("blocking " + line.rstrip(": "))
+            else:
+                warnings.append(line.rstrip(": "))
+    return problems, warnings
+
+
+def run_build(
+    paths: WarehousePaths,
+    full_refresh: bool = False,
+    wait_seconds: float | None = 0.0,
+    accept_quarantine: bool = False,
+    report: Callable[[str], None] = print,
+) -> BuildOutcome:
+    check_home_writable(paths)
+    instance = warehouse_instance(paths)
+    run_id = str(uuid.uuid4())
+    try:
+        lock = acquire_build(paths, wait_seconds, instance, run_id, report=report)
+    except BuildInProgressError as busy:
+        return BuildOutcome(BUILD_BUSY_EXIT_CODE, None, [str(busy)], [])
+    try:
+        from .definitions import defs
+
+        job = defs.resolve_job_def("daily_build")
+        result = job.execute_in_process(
+            run_config=build_run_config(paths, full_refresh, accept_quarantine),
+            instance=instance,
+            raise_on_error=False,
+            run_id=run_id,
+        )
+        prune_run_history(instance, settings.run_retention_days)
+    finally:
+        lock.release()
+        instance.dispose()
+    problems, warnings = summarize(result)
+    return BuildOutcome(1 if problems else 0, run_id, problems, warnings)

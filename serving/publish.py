@@ -1,0 +1,188 @@
+"""Publish the marts as a read-only DuckDB snapshot that BI tools, the report and the API open.
+
+Each build whose blocking checks passed writes a new snapshot file beside the old ones and
+then points ``serving/analytics.duckdb`` (a symbolic link) at it with one atomic rename. A
+reader that opened the previous snapshot keeps it (its file stays on disk until the next
+publish after that), so readers never block a build and never see half of one. Each snapshot
+has its own file name, so a new connection always opens the current one, even in a process
+that still holds a connection to an older one.
+
+Every snapshot also carries ``audit.build_history``: one row per published build, with the
+upper bound of the loads it covers.
+"""
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from loaders.faults import reached
+from loaders.paths import WarehousePaths
+
+PUBLISHED_SCHEMAS = ("marts",)
+# Published besides the marts, with the columns readers may see (server paths stay behind).
+PUBLISHED_AUDIT = {"audit.load_audit": "* exclude (source_path)"}
+# How many snapshots stay on disk: the current one and the one before, for readers that
+# resolved the link just before it moved.
+KEPT_SNAPSHOTS = 2
+
+
+class SnapshotUnavailableError(RuntimeError):
+    """Nothing is published yet, or the published snapshot cannot be read."""
+
+
+@dataclass(frozen=True)
+class BuildRecord:
+    run_id: str
+    started_at: datetime
+    full_refresh: bool
+
+
+def serving_link(paths: WarehousePaths) -> Path:
+    # Not "marts.duckdb": DuckDB names the catalog after the file, and a catalog called
+    # marts would make every `marts.<table>` reference ambiguous for BI tools.
+    return paths.serving / "analytics.duckdb"
+
+
+def current_snapshot(paths: WarehousePaths) -> Path | None:
+    """The snapshot file the link points at now, or None before the first publish."""
+    link = serving_link(paths)
+    if not link.exists():
+        return None
+    return link.resolve()
+
+
+def connect_snapshot(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the current snapshot, by its own file name."""
+    snapshot = current_snapshot(paths)
+    if snapshot is None:
+        raise SnapshotUnavailableError(
+            f"nothing is published at {serving_link(paths)} yet; run `chat-analytics build`"
+        )
+    try:
+        return duckdb.connect(str(snapshot), read_only=True)
+    except (duckdb.Error, OSError) as error:
+        raise SnapshotUnavailableError(
+            f"the published snapshot {snapshot} cannot be read: {error}"
+        ) from error
+
+
+def published_landed_until(paths: WarehousePaths) -> datetime | None:
+    """The load-time bound of the latest published build (None: none, or none recorded)."""
+    if current_snapshot(paths) is None:
+        return None
+    with connect_snapshot(paths) as con:
+        recorded = con.execute(
+            "select count(*) from duckdb_tables() "
+            "where schema_name = 'audit' and table_name = 'build_history'"
+        ).fetchone()[0]
+        if not recorded:
+            return None
+        return con.execute("select max(landed_until) from audit.build_history").fetchone()[0]
+
+
+def publish(paths: WarehousePaths, build: BuildRecord) -> dict[str, int]:
+    paths.serving.mkdir(parents=True, exist_ok=True)
+    previous = current_snapshot(paths)
+    partial = paths.serving / f".analytics-{uuid.uuid4().hex}.duckdb"
+    row_counts: dict[str, int] = {}
+    try:
+        with duckdb.connect(str(partial)) as con:
+            con.execute(f"attach '{paths.database}' as warehouse (read_only)")
+            row_counts = _copy_tables(con)
+            _record_build(con, previous, build)
+            con.execute("detach warehouse")
+            con.execute("checkpoint")
+        with partial.open("rb") as handle:
+            os.fsync(handle.fileno())
+        reached("build:publish_written")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+        snapshot = paths.serving / f"analytics-{stamp}-{uuid.uuid4().hex[:8]}.duckdb"
+        os.rename(partial, snapshot)
+        _point_link_at(paths, snapshot)
+    finally:
+        partial.unlink(missing_ok=True)
+    reached("build:published")
+    _remove_old_snapshots(paths)
+    return row_counts
+
+
+def _copy_tables(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    tables = con.execute(
+        """
+        select schema_name || '.' || table_name
+        from duckdb_tables()
+        where database_name = 'warehouse' and schema_name in ?
+        union all
+        select schema_name || '.' || view_name
+        from duckdb_views()
+        where database_name = 'warehouse' and schema_name || '.' || view_name in ?
+        order by 1
+        """,
+        [list(PUBLISHED_SCHEMAS), list(PUBLISHED_AUDIT)],
+    ).fetchall()
+    row_counts = {}
+    for (name,) in tables:
+        schema, _ = name.split(".")
+        columns = PUBLISHED_AUDIT.get(name, "*")
+        con.execute(f"create schema if not exists {schema}")
+        con.execute(f"create table {name} as select {columns} from warehouse.{name}")
+        (count,) = con.execute(f"select count(*) from {name}").fetchone()
+        row_counts[name] = int(count)
+    return row_counts
+
+
+def _record_build(
+    con: duckdb.DuckDBPyConnection, previous: Path | None, build: BuildRecord
+) -> None:
+    con.execute("create schema if not exists audit")
+    con.execute(
+        """
+        create table audit.build_history (
+            run_id varchar,
+            landed_until timestamp,
+            full_refresh boolean,
+            started_at timestamp,
+            published_at timestamp
+        )
+        """
+    )
+    if previous is not None:
+        con.execute(f"attach '{previous}' as previous (read_only)")
+        has_history = con.execute(
+            "select count(*) from duckdb_tables() where database_name = 'previous' "
+            "and schema_name = 'audit' and table_name = 'build_history'"
+        ).fetchone()[0]
+        if has_history:
+            con.execute("insert into audit.build_history select * from previous.audit.build_history")
+        con.execute("detach previous")
+    con.execute(
+        """
+        insert into audit.build_history
+        select ?, (select landed_until from warehouse.audit.build_window), ?, ?, ?
+        """,
+        [build.run_id, build.full_refresh, build.started_at, datetime.now(UTC).replace(tzinfo=None)],
+    )
+
+
+def _point_link_at(paths: WarehousePaths, snapshot: Path) -> None:
+    link = serving_link(paths)
+    pending = paths.serving / f".analytics-link-{uuid.uuid4().hex}"
+    os.symlink(snapshot.name, pending)
+    os.replace(pending, link)
+    descriptor = os.open(paths.serving, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _remove_old_snapshots(paths: WarehousePaths) -> None:
+    current = current_snapshot(paths)
+    snapshots = sorted(paths.serving.glob("analytics-*.duckdb"))
+    for old in snapshots[:-KEPT_SNAPSHOTS]:
+        if old != current:
+            old.unlink(missing_ok=True)
