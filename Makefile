@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test faults lint clean
 
 setup: $(VENV)/.synced
 
@@ -22,6 +22,10 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest
+
+# Every fault-injection trial (make test runs one of each kind).
+faults: setup
+	CHAT_ANALYTICS_FAULT_TRIALS=all $(BIN)/pytest -m faults
 
 # sqlfluff's dbt templater compiles against a scratch warehouse, never the real one.
 lint: setup

@@ -102,6 +102,8 @@ def command_generate(args: argparse.Namespace) -> int:
 
 
 def _print_build(outcome: Any) -> None:
+    for line in outcome.landing_report:
+        print(f"    {line}")
     for warning in outcome.warnings:
         print(f"    warning: {warning}")
     for problem in outcome.problems:
@@ -138,12 +140,16 @@ def command_build(args: argparse.Namespace) -> int:
 
 def command_demo(args: argparse.Namespace) -> int:
     paths = WarehousePaths.from_env()
-    _step(f"generate {args.days} days x ~{args.sessions_per_day} sessions into {paths.inbox}")
+    generated = paths.home / "demo" / f"seed-{args.seed}"
+    _step(f"generate {args.days} days x ~{args.sessions_per_day} sessions into {generated}")
     manifest = generate(
         GeneratorConfig(days=args.days, sessions_per_day=args.sessions_per_day, seed=args.seed),
-        paths.inbox / f"demo-seed-{args.seed}",
+        generated,
     )
     print(f"    {manifest.records_written:,} records in {len(manifest.files)} files")
+    _step("load")
+    for result in load_files([generated / name for name in manifest.files], paths):
+        print(f"    {result.summary()}")
     status = run_build_command(paths)
     if status != 0:
         return status

@@ -12,8 +12,7 @@ import dagster as dg
 from loaders.paths import WarehousePaths
 
 from .lib.locks import BUILD_BUSY_EXIT_CODE, BuildInProgressError
-from .runs import acquire_build, prune_run_history, warehouse_instance
-from .settings import settings
+from .runs import acquire_build
 
 
 class HomeNotWritableError(OSError):
@@ -26,6 +25,7 @@ class BuildOutcome:
     run_id: str | None
     problems: list[str]
     warnings: list[str]
+    landing_report: list[str]
 
 
 def check_home_writable(paths: WarehousePaths) -> None:
@@ -87,6 +87,18 @@ def summarize(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[str]]:
     return problems, warnings
 
 
+def landing_report(result: dg.ExecuteInProcessResult) -> list[str]:
+    """What the landing step said about each file (landed, skipped, left waiting)."""
+    from .defs.ingestion.assets import LANDING_KEYS, LANDING_REPORT
+
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key == LANDING_KEYS[0] and LANDING_REPORT in materialization.metadata:
+            text = materialization.metadata[LANDING_REPORT].value
+            return [line for line in text.splitlines() if line]
+    return []
+
+
 def run_build(
     paths: WarehousePaths,
     full_refresh: bool = False,
@@ -95,25 +107,25 @@ def run_build(
     report: Callable[[str], None] = print,
 ) -> BuildOutcome:
     check_home_writable(paths)
-    instance = warehouse_instance(paths)
     run_id = str(uuid.uuid4())
     try:
-        lock = acquire_build(paths, wait_seconds, instance, run_id, report=report)
+        lock = acquire_build(paths, wait_seconds, run_id, report=report)
     except BuildInProgressError as busy:
-        return BuildOutcome(BUILD_BUSY_EXIT_CODE, None, [str(busy)], [])
+        return BuildOutcome(BUILD_BUSY_EXIT_CODE, None, [str(busy)], [], [])
     try:
         from .definitions import defs
 
-        job = defs.resolve_job_def("daily_build")
-        result = job.execute_in_process(
-            run_config=build_run_config(paths, full_refresh, accept_quarantine),
-            instance=instance,
-            raise_on_error=False,
-            run_id=run_id,
-        )
-        prune_run_history(instance, settings.run_retention_days)
+        # An ephemeral instance: the command line's runs leave no Dagster records behind (the
+        # published snapshot records each build), and storing a few hundred events in
+        # SQLite one transaction at a time would cost more than the build itself.
+        with dg.DagsterInstance.ephemeral() as instance:
+            result = defs.resolve_job_def("daily_build").execute_in_process(
+                run_config=build_run_config(paths, full_refresh, accept_quarantine),
+                instance=instance,
+                raise_on_error=False,
+                run_id=run_id,
+            )
     finally:
         lock.release()
-        instance.dispose()
     problems, warnings = summarize(result)
-    return BuildOutcome(1 if problems else 0, run_id, problems, warnings)
+    return BuildOutcome(1 if problems else 0, run_id, problems, warnings, landing_report(result))

@@ -10,6 +10,7 @@ from pydantic import PrivateAttr
 from loaders.paths import WarehousePaths
 
 from .lib.locks import BuildLock
+from .runs import acquire_build, prune_run_history
 from .settings import settings
 
 
@@ -40,13 +41,16 @@ class BuildLockResource(dg.ConfigurableResource):
     _lock: BuildLock | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        from .runs import acquire_build
-
         paths = WarehouseResource(home=self.home).paths()
-        self._lock = acquire_build(paths, self.wait_seconds, context.instance, context.run_id)
+        self._lock = acquire_build(paths, self.wait_seconds, context.run_id, report=context.log.info)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._lock is not None:
+        if self._lock is None:
+            return
+        try:
+            if context.instance is not None and not context.instance.is_ephemeral:
+                prune_run_history(context.instance, settings.run_retention_days)
+        finally:
             self._lock.release()
             self._lock = None
 

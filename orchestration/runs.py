@@ -53,7 +53,6 @@ def fail_dead_run(instance: dg.DagsterInstance, run_id: str) -> bool:
 def acquire_build(
     paths: WarehousePaths,
     wait_seconds: float | None,
-    instance: dg.DagsterInstance,
     run_id: str | None,
     report=print,
 ) -> locks.BuildLock:
@@ -63,7 +62,12 @@ def acquire_build(
     try:
         if lock.dead_holder is not None:
             dead, lock.dead_holder = lock.dead_holder, None
-            for line in recovery.recover(paths, dead, lambda run: fail_dead_run(instance, run)):
+
+            def fail_run(dead_run_id: str) -> bool:
+                with warehouse_instance(paths) as instance:
+                    return fail_dead_run(instance, dead_run_id)
+
+            for line in recovery.recover(paths, dead, fail_run):
                 report(line)
             # dbt may have died writing its artifacts; the next run parses afresh.
             shutil.rmtree(paths.dbt_target, ignore_errors=True)

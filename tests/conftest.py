@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,15 @@ def event(event_id: str, **overrides) -> dict:
     }
     record.update(overrides)
     return record
+
+
+def settle(folder: Path, seconds_ago: float = 60.0) -> None:
+    """Make files look finished a while ago: the inbox takes other tools' files only once they
+    have been left alone for its settle period."""
+    moment = time.time() - seconds_ago
+    for path in folder.rglob("*"):
+        if path.is_file():
+            os.utime(path, (moment, moment))
 
 
 def build(paths: WarehousePaths, **options) -> int:

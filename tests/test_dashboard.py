@@ -22,7 +22,7 @@ from serving.api import make_handler
 from serving.dashboard import Slice, dashboard
 from serving.publish import serving_link
 
-from .conftest import REPO, build
+from .conftest import REPO, build, settle
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -34,6 +34,7 @@ def published(tmp_path_factory) -> WarehousePaths:
     os.environ[HOME_ENV] = str(paths.home)
     start = datetime.now(UTC).date() - timedelta(days=10)
     generate(GeneratorConfig(days=9, sessions_per_day=80, seed=11, start=start), paths.inbox / "gen")
+    settle(paths.inbox)
     assert build(paths) == 0
     yield paths
     if previous is None:

@@ -23,7 +23,7 @@ from orchestration.defs.transformation.assets import DbtBuildConfig, dbt_build_a
 from orchestration.lib.locks import BUILD_BUSY_EXIT_CODE
 from serving.publish import serving_link
 
-from .conftest import REPO, build
+from .conftest import REPO, build, settle
 
 EXPECTED_ASSETS = [
     "audit/conflicting_duplicates",
@@ -103,7 +103,13 @@ def test_inbox_sensor_fires_only_on_new_files(warehouse: WarehousePaths) -> None
     (warehouse.inbox / ".partial.jsonl").write_text("{}\n")
     with dg.build_sensor_context(resources=resources) as context:
         assert isinstance(inbox_sensor(context), dg.SkipReason)
-    (warehouse.inbox / "batch.jsonl").write_text("{}\n")
+    batch = warehouse.inbox / "batch.jsonl"
+    batch.write_text("{}\n")
+    with dg.build_sensor_context(resources=resources) as context:
+        skipped = inbox_sensor(context)
+    assert isinstance(skipped, dg.SkipReason) and "not complete yet" in skipped.skip_message
+    settled = time.time() - 60
+    os.utime(batch, (settled, settled))
     with dg.build_sensor_context(resources=resources) as context:
         request = inbox_sensor(context)
     assert isinstance(request, dg.RunRequest) and request.run_key.startswith("inbox-")
@@ -113,6 +119,7 @@ def _generate_into_inbox(paths: WarehousePaths, seed: int, days: int, start) -> 
     generate(
         GeneratorConfig(days=days, sessions_per_day=40, seed=seed, start=start), paths.inbox / f"seed-{seed}"
     )
+    settle(paths.inbox)
 
 
 def _serving_counts(paths: WarehousePaths) -> dict[str, int]:
@@ -172,6 +179,7 @@ def test_a_broken_load_blocks_publication(built_home: WarehousePaths, capsys) ->
     ]
     lines += ["not json"] * 10
     (paths.inbox / "broken.jsonl").write_text("\n".join(lines) + "\n")
+    settle(paths.inbox)
     assert build(paths) == 1
     error = capsys.readouterr().err
     assert "blocking check 'quarantine_share' on audit/load_audit failed" in error

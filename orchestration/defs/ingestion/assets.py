@@ -12,6 +12,10 @@ LANDING_KEYS = [
 ]
 
 
+# One line per file landed or left waiting; the command line prints it.
+LANDING_REPORT = "report"
+
+
 def _totals(results: list[LoadResult]) -> dict[str, int]:
     return {
         "files_landed": sum(not r.skipped_as_already_loaded for r in results),
@@ -44,8 +48,14 @@ def land_inbox_asset(
 ):
     """Land every complete file waiting in the inbox, then move it to the archive; files still
     being written stay for the next build."""
-    results = land_inbox(warehouse.paths(), settings.inbox_settle_seconds, report=context.log.info)
+    lines: list[str] = []
+
+    def report(line: str) -> None:
+        context.log.info(line)
+        lines.append(line)
+
+    results = land_inbox(warehouse.paths(), settings.inbox_settle_seconds, report=report)
     reached("build:landed")
-    totals = _totals(results)
+    metadata = {**_totals(results), LANDING_REPORT: dg.MetadataValue.text("\n".join(lines))}
     for key in LANDING_KEYS:
-        yield dg.MaterializeResult(asset_key=key, metadata=totals)
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata)
