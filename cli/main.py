@@ -11,6 +11,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from loaders.generate import GeneratorConfig, generate, write_manifest
 from loaders.load import load_files
 from loaders.paths import WarehousePaths
@@ -75,6 +77,8 @@ def command_load(args: argparse.Namespace) -> int:
             print(f"[{number}/{len(files)}] {result.summary()}", flush=True)
     except OSError as error:
         raise UsageError(describe_os_error(error, paths)) from error
+    except duckdb.IOException as error:  # DuckDB's own writes (the landed Parquet files)
+        raise UsageError(f"cannot write the load into {paths.landing}: {error}") from error
     return 0
 
 

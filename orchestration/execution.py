@@ -71,9 +71,9 @@ def summarize(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[str]]:
     problems, warnings = [], []
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-            problems.append(
-                f"step '{event.step_key}' failed: {_root_message(event.step_failure_data.error)}"
-            )
+            message = _root_message(event.step_failure_data.error)
+            if "DagsterAssetCheckFailedError" not in message:  # reported as the check itself
+                problems.append(f"step '{event.step_key}' failed: {message}")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
             if evaluation.passed:

@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from pathlib import Path
 
@@ -176,3 +177,55 @@ def test_srm_check_reads_the_flag_dbt_computed(con) -> None:
     assert measured.detail == "sample-ratio mismatch in a (p = 0.0004)"
     con.execute("update marts.fct_ab_tests set is_srm_mismatch = false")
     assert quality.srm_mismatches(con).passed
+
+
+@contextmanager
+def mounted(folder: Path, size: str):
+    """A small file system of its own (tmpfs), to make a home read-only or full for real."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                           capture_output=True, text=True)
+    if mount.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mount.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_ANALYTICS_")}
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, text=True,
+                          capture_output=True, env={**env, "CHAT_ANALYTICS_HOME": str(home)})
+
+
+def test_a_read_only_home_is_named_as_such(tmp_path: Path) -> None:
+    events = write_jsonl(tmp_path / "events.jsonl", [event("a")])
+    with mounted(tmp_path / "ro", "4m") as root:
+        (root / "warehouse").mkdir()
+        subprocess.run(["mount", "-o", "remount,ro", str(root)], check=True)
+        built = run_cli(root / "warehouse", "build")
+        loaded = run_cli(root / "warehouse", "load", str(events))
+    assert built.returncode == 2 and "Traceback" not in built.stderr
+    assert f"cannot write to the warehouse home {root / 'warehouse'} (Read-only file system)" in built.stderr
+    assert loaded.returncode == 2 and "Traceback" not in loaded.stderr
+    assert "cannot write to the warehouse home" in loaded.stderr
+    assert "Read-only file system" in loaded.stderr and "cannot read" not in loaded.stderr
+
+
+def test_a_full_disk_is_named_as_such(tmp_path: Path) -> None:
+    # random text: the landed Parquet cannot compress it below the file system's size
+    big = [event(f"e{i}", properties={"text": os.urandom(1000).hex()}) for i in range(3000)]
+    events = write_jsonl(tmp_path / "events.jsonl", big)
+    with mounted(tmp_path / "small", "2m") as root:
+        loaded = run_cli(root / "warehouse", "load", str(events))
+        leftovers = list((root / "warehouse" / "landing" / "loads").iterdir())
+        (root / "filler").write_bytes(b"\0" * (2 * 1024 * 1024 - 4096 * 64))
+        with suppress(OSError):
+            (root / "filler2").write_bytes(b"\0" * 1024 * 1024)
+        built = run_cli(root / "warehouse", "build")
+    assert loaded.returncode != 0 and "Traceback" not in loaded.stderr
+    assert "No space left on device" in loaded.stderr
+    assert [p.name for p in leftovers] == ["00000000T000000000000-empty"]  # nothing half-landed
+    assert built.returncode != 0 and "Traceback" not in built.stderr
+    assert "No space left on device" in built.stderr

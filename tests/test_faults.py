@@ -197,7 +197,8 @@ def assert_sound(paths: WarehousePaths, events: Events, tmp_path: Path) -> None:
     assert_same_tables(marts(paths.serving / "analytics.duckdb"), working, "serving vs working")
     reference = WarehousePaths(tmp_path / "reference")
     shutil.copytree(paths.landing, reference.landing)
-    dbt(reference.home, "build", "--full-refresh", "--exclude", "resource_type:test", "resource_type:unit_test")
+    models_only = ("--exclude", "resource_type:test", "resource_type:unit_test")
+    dbt(reference.home, "build", "--full-refresh", *models_only)
     assert_same_tables(working, marts(reference.database), "incremental vs full refresh")
 
 

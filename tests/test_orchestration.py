@@ -182,9 +182,14 @@ def test_a_broken_load_blocks_publication(built_home: WarehousePaths, capsys) ->
     settle(paths.inbox)
     assert build(paths) == 1
     error = capsys.readouterr().err
-    assert "blocking check 'quarantine_share' on audit/load_audit failed" in error
+    assert "blocking check 'quarantine_share' on audit/load_audit: worst of 1 new loads" in error
     assert "10 of 100 records quarantined" in error
     assert serving_link(paths).read_bytes() == before
+    # the bad load keeps blocking until someone accepts it, once
+    assert build(paths) == 1
+    assert build(paths, accept_quarantine=True) == 0
+    assert "warning: check 'quarantine_share'" in capsys.readouterr().out
+    assert build(paths) == 0
 
 
 def test_a_second_build_is_refused_while_one_runs(built_home: WarehousePaths, capsys) -> None:

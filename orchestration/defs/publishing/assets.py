@@ -10,12 +10,12 @@ from serving.report import markdown_summary, report_data, write_report
 
 
 def _build_record(context: dg.AssetExecutionContext) -> BuildRecord:
-    record = context.instance.get_run_record_by_id(context.run_id)
+    record = context.instance.get_run_record_by_id(context.run.run_id)
     started = record.create_timestamp if record else None
     if started is not None and started.tzinfo is not None:
         started = started.astimezone(UTC).replace(tzinfo=None)
     dbt_config = context.run.run_config.get("ops", {}).get("dbt_models", {}).get("config", {})
-    return BuildRecord(context.run_id, started, bool(dbt_config.get("full_refresh", False)))
+    return BuildRecord(context.run.run_id, started, bool(dbt_config.get("full_refresh", False)))
 
 
 @dg.asset(

@@ -88,7 +88,7 @@ class WarehouseDbtCliResource(DbtCliResource):
     def _cli_version(self) -> Version:
         return Version(version("dbt-core"))
 
-    def _initialize_dbt_core_adapter(self, args):  # noqa: ANN001, ANN202
+    def _initialize_dbt_core_adapter(self, args):
         return None
 
 
