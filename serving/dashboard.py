@@ -1,7 +1,8 @@
-"""The dashboard of SPEC section 3, computed from the published marts' additive columns.
+"""The dashboard: the headline metrics, the funnel, the top fallback topics and the A/B tests
+of a period, for every session or a slice (channel, agent version).
 
-Every number reads the serving snapshot, never the build's working file. Period metrics are
-recomputed from additive columns (sums of numerators over sums of denominators).
+Every number is a metric of the semantic layer (serving.metrics), asked for by name; none is
+computed here. A/B statistics are read from fct_ab_results, where the warehouse computes them.
 """
 
 from datetime import date, timedelta
@@ -9,18 +10,41 @@ from typing import Any
 
 import duckdb
 
-METRIC_SELECT = """
-    sum(sessions) as total_sessions,
-    sum(total_duration_seconds) / nullif(sum(sessions), 0) as avg_session_duration_seconds,
-    sum(user_messages) / nullif(sum(sessions), 0) as avg_messages_per_session,
-    1 - sum(escalated_sessions) / nullif(sum(sessions), 0) as resolution_rate,
-    sum(escalated_sessions) / nullif(sum(sessions), 0) as escalation_rate,
-    sum(fallback_count) / nullif(sum(user_messages), 0) as fallback_rate,
-    sum(converted_sessions) / nullif(sum(sessions), 0) as conversion_rate,
-    sum(total_first_response_ms) / nullif(sum(first_response_sessions), 0)
-        as avg_first_response_ms,
-    sum(total_rating) / nullif(sum(rated_sessions), 0) as avg_satisfaction_score
-"""
+from .metrics import MetricQuery, SemanticLayer, semantic_layer
+
+# The dashboard's keys and the metrics behind them.
+HEADLINE_METRICS = {
+    "total_sessions": "sessions",
+    "avg_session_duration_seconds": "avg_session_duration_seconds",
+    "avg_messages_per_session": "avg_messages_per_session",
+    "resolution_rate": "resolution_rate",
+    "escalation_rate": "escalation_rate",
+    "fallback_rate": "fallback_rate",
+    "conversion_rate": "conversion_rate",
+    "avg_first_response_ms": "avg_first_response_ms",
+    "avg_satisfaction_score": "avg_satisfaction_score",
+}
+HEADLINES = MetricQuery(tuple(HEADLINE_METRICS.values()))
+FUNNEL = MetricQuery(
+    ("funnel_sessions", "funnel_dropoff_rate"),
+    group_by=("funnel_step__step_order", "funnel_step__step_name"),
+    order_by=("funnel_step__step_order",),
+)
+TOP_TOPICS = MetricQuery(
+    ("topic_fallbacks",),
+    group_by=("fallback__topic",),
+    order_by=("-topic_fallbacks", "fallback__topic"),
+    limit=10,
+)
+AB_RESULT_COLUMNS = (
+    "variant", "is_control", "exposed_sessions", "units", "mean", "ci_low", "ci_high",
+    "abs_diff", "abs_diff_ci_low", "abs_diff_ci_high", "rel_lift", "rel_lift_ci_low",
+    "rel_lift_ci_high", "p_value", "always_valid_p_value", "chance_to_win", "is_significant",
+    "minimum_detectable_effect", "enough_data",
+)
+# The earliest and latest dates a period may name: DuckDB's dates go further, but no chat
+# event can lie outside these.
+EARLIEST_DATE, LATEST_DATE = date(2000, 1, 1), date(2999, 12, 31)
 
 
 class DashboardError(Exception):
@@ -28,13 +52,16 @@ class DashboardError(Exception):
 
 
 class Slice:
-    """Period and optional channel / agent_version filter, as SQL and parameters."""
+    """A period of session dates and an optional channel / agent_version filter."""
 
     def __init__(
         self, start: date, end: date, channel: str | None = None, agent_version: str | None = None
     ) -> None:
         if end < start:
             raise DashboardError(f"end {end} is before start {start}")
+        for name, value in (("start", start), ("end", end)):
+            if not EARLIEST_DATE <= value <= LATEST_DATE:
+                raise DashboardError(f"{name} {value} is outside {EARLIEST_DATE} .. {LATEST_DATE}")
         self.start, self.end = start, end
         self.channel, self.agent_version = channel, agent_version
 
@@ -42,132 +69,88 @@ class Slice:
     def filtered(self) -> bool:
         return self.channel is not None or self.agent_version is not None
 
-    def where(self, date_column: str, table: str = "") -> tuple[str, list]:
-        prefix = f"{table}." if table else ""
-        clauses, params = [f"{prefix}{date_column} between ? and ?"], [self.start, self.end]
-        if self.channel is not None:
-            clauses.append(f"{prefix}channel = ?")
-            params.append(self.channel)
-        if self.agent_version is not None:
-            clauses.append(f"coalesce({prefix}agent_version, 'unknown') = ?")
-            params.append(self.agent_version)
-        return " and ".join(clauses), params
+    def values(self) -> dict[str, Any]:
+        """The slice as metric-query parameters (None: no filter)."""
+        return {
+            "start": self.start,
+            "end": self.end,
+            "channel": self.channel,
+            "agent_version": self.agent_version,
+        }
 
-    def previous(self) -> "Slice":
+    def previous(self) -> "Slice | None":
+        """The period of the same length just before, or None before the earliest date."""
         length = (self.end - self.start).days + 1
+        if (self.start - EARLIEST_DATE).days < length:
+            return None
         return Slice(self.start - timedelta(days=length), self.start - timedelta(days=1),
                      self.channel, self.agent_version)
 
 
+def known_values(con: duckdb.DuckDBPyConnection, column: str) -> list[str]:
+    return [row[0] for row in con.execute(
+        f"select distinct {column} from marts.fct_agent_metrics_daily order by 1").fetchall()]
+
+
 def validate_filters(con: duckdb.DuckDBPyConnection, period: Slice) -> None:
-    if period.channel is not None:
-        known = [r[0] for r in con.execute(
-            "select distinct channel from marts.fct_agent_metrics_daily order by 1").fetchall()]
-        if period.channel not in known:
-            raise DashboardError(
-                f"unknown channel {period.channel!r}; known channels: {', '.join(known)}")
-    if period.agent_version is not None:
-        known = [r[0] for r in con.execute(
-            "select distinct agent_version from marts.fct_agent_metrics_daily order by 1"
-        ).fetchall()]
-        if period.agent_version not in known:
-            raise DashboardError(
-                f"unknown agent version {period.agent_version!r}; known: {', '.join(known)}")
+    for name, column, value in (
+        ("channel", "channel", period.channel),
+        ("agent version", "agent_version", period.agent_version),
+    ):
+        if value is None:
+            continue
+        known = known_values(con, column)
+        if value not in known:
+            shown = value if len(value) <= 40 else value[:40] + "..."
+            raise DashboardError(f"unknown {name} {shown!r}; known: {', '.join(known)}")
 
 
 def period_metrics(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]:
-    where, params = period.where("metric_date")
-    cursor = con.execute(f"select {METRIC_SELECT} from marts.fct_agent_metrics_daily where {where}",
-                         params)
-    names = [column[0] for column in cursor.description]
-    metrics = dict(zip(names, cursor.fetchone(), strict=True))
+    layer = semantic_layer(con)
+    [row] = layer.query(con, HEADLINES, **period.values()) or [{}]
+    metrics = {key: row.get(metric) for key, metric in HEADLINE_METRICS.items()}
     metrics["total_sessions"] = int(metrics["total_sessions"] or 0)
-    return {k: (float(v) if isinstance(v, float | int) and k != "total_sessions" else v)
-            for k, v in metrics.items()}
+    return {key: float(value) if isinstance(value, float | int) and key != "total_sessions" else value
+            for key, value in metrics.items()}
 
 
 def funnel(con: duckdb.DuckDBPyConnection, period: Slice, funnel_name: str = "default") -> list:
-    if period.filtered:
-        where, params = period.where("session_date", "sessions")
-        rows = con.execute(
-            f"""
-            select funnel_steps.step_name, count(steps.session_id)
-            from marts.funnel_steps as funnel_steps
-            left join (
-                select steps.*
-                from marts.fct_session_funnel_steps as steps
-                inner join marts.fct_sessions as sessions using (session_id)
-                where {where}
-            ) as steps
-                on funnel_steps.funnel_name = steps.funnel_name
-                and funnel_steps.step_order = steps.step_order
-            where funnel_steps.funnel_name = ?
-            group by funnel_steps.step_order, funnel_steps.step_name
-            order by funnel_steps.step_order
-            """,
-            [*params, funnel_name],
-        ).fetchall()
-    else:
-        rows = con.execute(
-            """
-            select step_name, sum(sessions_reached)
-            from marts.fct_funnel_daily
-            where funnel_name = ? and session_date between ? and ?
-            group by step_order, step_name
-            order by step_order
-            """,
-            [funnel_name, period.start, period.end],
-        ).fetchall()
-    steps, previous = [], None
-    for name, reached in rows:
-        reached = int(reached or 0)
-        dropoff = round((1 - reached / previous) * 100, 2) if previous else None
-        steps.append({"name": name, "sessionCount": reached, "dropoffRate": dropoff})
-        previous = reached
-    return steps
+    rows = semantic_layer(con).query(con, FUNNEL, funnel_name=funnel_name, **period.values())
+    reached = {row["funnel_step__step_order"]: row for row in rows}
+    steps = con.execute(
+        "select step_order, step_name from marts.funnel_steps where funnel_name = ? order by step_order",
+        [funnel_name],
+    ).fetchall()
+    result = []
+    for order, name in steps:
+        row = reached.get(order, {})
+        dropoff = row.get("funnel_dropoff_rate")
+        result.append({
+            "name": name,
+            "sessionCount": int(row.get("funnel_sessions") or 0),
+            # the metric is a fraction; the dashboard shows percent
+            "dropoffRate": None if order == 1 or dropoff is None else round(dropoff * 100, 2),
+        })
+    return result
 
 
-def top_fallback_topics(con: duckdb.DuckDBPyConnection, period: Slice, limit: int = 10) -> list:
-    if period.filtered:
-        where, params = period.where("session_date", "sessions")
-        sql = f"""
-            select topics.topic, sum(topics.fallback_count) as fallbacks
-            from marts.fct_session_fallback_topics as topics
-            inner join marts.fct_sessions as sessions using (session_id)
-            where {where}
-            group by topics.topic
-            order by fallbacks desc, topics.topic
-            limit {int(limit)}
-        """
-    else:
-        sql = f"""
-            select topic, sum(fallback_count) as fallbacks
-            from marts.fct_fallback_topics_daily
-            where session_date between ? and ?
-            group by topic
-            order by fallbacks desc, topic
-            limit {int(limit)}
-        """
-        params = [period.start, period.end]
-    return [{"topic": t, "count": int(c)} for t, c in con.execute(sql, params).fetchall()]
+def top_fallback_topics(con: duckdb.DuckDBPyConnection, period: Slice) -> list:
+    rows = semantic_layer(con).query(con, TOP_TOPICS, **period.values())
+    return [{"topic": row["fallback__topic"], "count": int(row["topic_fallbacks"])} for row in rows]
 
 
-def ab_tests(con: duckdb.DuckDBPyConnection, metric: str = "conversion_rate") -> list[dict]:
-    """Every test with its primary metric per variant (results cover the whole test)."""
+def ab_tests(con: duckdb.DuckDBPyConnection) -> list[dict]:
+    """Every test with each of its metrics per variant (results cover the whole test)."""
     cursor = con.execute(
-        """
+        f"""
         select
-            results.test_name, results.variant, results.is_control, results.exposed_sessions,
-            results.units, results.mean, results.ci_low, results.ci_high, results.rel_lift,
-            results.rel_lift_ci_low, results.rel_lift_ci_high, results.p_value,
-            results.always_valid_p_value, results.chance_to_win, results.enough_data,
-            results.srm_p_value, tests.contamination_rate
+            results.test_name, results.metric, results.srm_p_value, results.is_srm_mismatch,
+            tests.contamination_rate, tests.control_variant,
+            {', '.join(f'results.{column}' for column in AB_RESULT_COLUMNS)}
         from marts.fct_ab_results as results
         left join marts.fct_ab_tests as tests using (test_name)
-        where results.metric = ?
-        order by results.test_name, results.is_control desc, results.variant
-        """,
-        [metric],
+        order by results.test_name, results.metric, results.is_control desc, results.variant
+        """
     )
     names = [column[0] for column in cursor.description]
     tests: dict[str, dict] = {}
@@ -175,19 +158,18 @@ def ab_tests(con: duckdb.DuckDBPyConnection, metric: str = "conversion_rate") ->
         record = dict(zip(names, row, strict=True))
         test = tests.setdefault(record["test_name"], {
             "test_name": record["test_name"],
-            "metric": metric,
+            "control_variant": record["control_variant"],
             "srm_p_value": record["srm_p_value"],
-            "srm_status": "mismatch" if (record["srm_p_value"] or 1) < 0.001 else "ok",
+            "srm_status": "mismatch" if record["is_srm_mismatch"] else "ok",
             "contamination_rate": record["contamination_rate"],
-            "variants": [],
+            "metrics": {},
         })
-        test["variants"].append({
-            key: record[key] for key in (
-                "variant", "is_control", "exposed_sessions", "units", "mean", "ci_low",
-                "ci_high", "rel_lift", "rel_lift_ci_low", "rel_lift_ci_high", "p_value",
-                "always_valid_p_value", "chance_to_win", "enough_data",
-            )
-        })
+        arms = test["metrics"].setdefault(record["metric"], [])
+        arms.append({column: record[column] for column in AB_RESULT_COLUMNS})
+    for test in tests.values():
+        # the primary metric first, as the dashboard's contract lists it
+        test["metric"] = "conversion_rate"
+        test["variants"] = test["metrics"].get("conversion_rate", [])
     return list(tests.values())
 
 
@@ -212,3 +194,7 @@ def data_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None
     return con.execute(
         "select min(metric_date), max(metric_date) from marts.fct_agent_metrics_daily"
     ).fetchone()
+
+
+def metric_labels(layer: SemanticLayer, names: list[str]) -> dict[str, str]:
+    return {name: layer.label(name) for name in names}

@@ -7,8 +7,13 @@ publish after that), so readers never block a build and never see half of one. E
 has its own file name, so a new connection always opens the current one, even in a process
 that still holds a connection to an older one.
 
-Every snapshot also carries ``audit.build_history``: one row per published build, with the
-upper bound of the loads it covers.
+Every snapshot also carries ``audit.build_history``, one row per published build with the
+upper bound of the loads it covers, and ``audit.semantic_manifest``, the metric definitions
+it was built with (the serving side computes every metric from them).
+
+Readers open a snapshot attached as the catalog ``warehouse``, the name the dbt models and the
+semantic layer use for the warehouse, so that SQL compiled from the semantic layer runs on it
+unchanged.
 """
 
 import os
@@ -25,6 +30,9 @@ from loaders.paths import WarehousePaths
 PUBLISHED_SCHEMAS = ("marts",)
 # Published besides the marts, with the columns readers may see (server paths stay behind).
 PUBLISHED_AUDIT = {"audit.load_audit": "* exclude (source_path)"}
+# The catalog name of the working warehouse file, which dbt's relations and so the compiled
+# metric SQL carry.
+CATALOG = "warehouse"
 # How many snapshots stay on disk: the current one and the one before, for readers that
 # resolved the link just before it moved.
 KEPT_SNAPSHOTS = 2
@@ -56,18 +64,23 @@ def current_snapshot(paths: WarehousePaths) -> Path | None:
 
 
 def connect_snapshot(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the current snapshot, by its own file name."""
+    """A read-only connection to the current snapshot (opened by its own file name),
+    attached as ``warehouse``."""
     snapshot = current_snapshot(paths)
     if snapshot is None:
         raise SnapshotUnavailableError(
             f"nothing is published at {serving_link(paths)} yet; run `chat-analytics build`"
         )
+    con = duckdb.connect()
     try:
-        return duckdb.connect(str(snapshot), read_only=True)
+        con.execute(f"attach '{snapshot}' as {CATALOG} (read_only)")
+        con.execute(f"use {CATALOG}")
     except (duckdb.Error, OSError) as error:
+        con.close()
         raise SnapshotUnavailableError(
             f"the published snapshot {snapshot} cannot be read: {error}"
         ) from error
+    return con
 
 
 def published_landed_until(paths: WarehousePaths) -> datetime | None:
@@ -76,8 +89,9 @@ def published_landed_until(paths: WarehousePaths) -> datetime | None:
         return None
     with connect_snapshot(paths) as con:
         recorded = con.execute(
-            "select count(*) from duckdb_tables() "
-            "where schema_name = 'audit' and table_name = 'build_history'"
+            "select count(*) from duckdb_tables() where database_name = ? "
+            "and schema_name = 'audit' and table_name = 'build_history'",
+            [CATALOG],
         ).fetchone()[0]
         if not recorded:
             return None
@@ -94,6 +108,7 @@ def publish(paths: WarehousePaths, build: BuildRecord) -> dict[str, int]:
             con.execute(f"attach '{paths.database}' as warehouse (read_only)")
             row_counts = _copy_tables(con)
             _record_build(con, previous, build)
+            _record_semantic_manifest(con, paths)
             con.execute("detach warehouse")
             con.execute("checkpoint")
         with partial.open("rb") as handle:
@@ -166,6 +181,12 @@ def _record_build(
         """,
         [build.run_id, build.full_refresh, build.started_at, datetime.now(UTC).replace(tzinfo=None)],
     )
+
+
+def _record_semantic_manifest(con: duckdb.DuckDBPyConnection, paths: WarehousePaths) -> None:
+    manifest = paths.dbt_target / "semantic_manifest.json"
+    con.execute("create table audit.semantic_manifest (manifest varchar)")
+    con.execute("insert into audit.semantic_manifest values (?)", [manifest.read_text()])
 
 
 def _point_link_at(paths: WarehousePaths, snapshot: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import duckdb
 
 from .dashboard import Slice, dashboard, period_metrics
+from .metrics import MetricQuery, semantic_layer
 
 TREND_SERIES = (
     ("sessions", "Sessions", "{:,.0f}"),
@@ -29,46 +30,39 @@ HEADLINES = (
 )
 
 
+TREND = MetricQuery(
+    ("sessions", "resolution_rate", "conversion_rate", "fallback_rate", "avg_satisfaction_score",
+     "avg_first_response_ms"),
+    group_by=("metric_time__day",),
+    order_by=("metric_time__day",),
+)
+SCORE_BANDS = MetricQuery(
+    ("scored_sessions",),
+    group_by=("conversation_score__overall_score_band",),
+    order_by=("conversation_score__overall_score_band",),
+)
+
+
 def report_data(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]:
+    layer = semantic_layer(con)
     data = dashboard(con, period)
-    data["previous_metrics"] = period_metrics(con, period.previous())
-    where, params = period.where("metric_date")
-    cursor = con.execute(
-        f"""
-        select
-            metric_date,
-            sum(sessions) as sessions,
-            1 - sum(escalated_sessions) / nullif(sum(sessions), 0) as resolution_rate,
-            sum(converted_sessions) / nullif(sum(sessions), 0) as conversion_rate,
-            sum(fallback_count) / nullif(sum(user_messages), 0) as fallback_rate,
-            sum(total_rating) / nullif(sum(rated_sessions), 0) as avg_satisfaction_score,
-            sum(total_first_response_ms) / nullif(sum(first_response_sessions), 0)
-                as avg_first_response_ms
-        from marts.fct_agent_metrics_daily
-        where {where}
-        group by metric_date
-        order by metric_date
-        """,
-        params,
-    )
-    names = [c[0] for c in cursor.description]
-    data["daily"] = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-    where, params = period.where("session_date", "sessions")
+    previous = period.previous()
+    data["previous_metrics"] = period_metrics(con, previous) if previous else {}
+    data["daily"] = [
+        {"metric_date": _as_date(row["metric_time__day"]), **{m: row[m] for m in TREND.metrics}}
+        for row in layer.query(con, TREND, **period.values())
+    ]
     data["score_histogram"] = [
-        {"bucket": int(bucket), "sessions": int(count)}
-        for bucket, count in con.execute(
-            f"""
-            select least(floor(scores.overall_score / 10), 9) as bucket, count(*)
-            from marts.fct_conversation_scores as scores
-            inner join marts.fct_sessions as sessions using (session_id)
-            where {where}
-            group by bucket
-            order by bucket
-            """,
-            params,
-        ).fetchall()
+        {"bucket": int(row["conversation_score__overall_score_band"]),
+         "sessions": int(row["scored_sessions"])}
+        for row in layer.query(con, SCORE_BANDS, **period.values())
+        if row["conversation_score__overall_score_band"] is not None
     ]
     return data
+
+
+def _as_date(value: Any) -> Any:
+    return value.date() if hasattr(value, "date") else value
 
 
 def _fmt(template: str, value: Any) -> str:

@@ -20,7 +20,7 @@ from loaders.generate import GeneratorConfig, generate
 from loaders.paths import HOME_ENV, WarehousePaths
 from serving.api import make_handler
 from serving.dashboard import Slice, dashboard
-from serving.publish import serving_link
+from serving.publish import connect_snapshot, serving_link
 
 from .conftest import REPO, build, settle
 
@@ -51,7 +51,7 @@ def _period(paths: WarehousePaths) -> tuple[date, date]:
 def test_dashboard_matches_the_session_mart(published: WarehousePaths) -> None:
     first, last = _period(published)
     start = first + timedelta(days=2)
-    with duckdb.connect(str(serving_link(published)), read_only=True) as con:
+    with connect_snapshot(published) as con:
         data = dashboard(con, Slice(start, last))
         sessions = con.execute(
             "select * from marts.fct_sessions where session_date between ? and ?", [start, last]
@@ -207,7 +207,7 @@ def test_api_endpoints(api: str, published: WarehousePaths) -> None:
     first, last = _period(published)
     status, kind, body = _get(f"{api}/api/analytics/dashboard?start={first}&end={last}")
     assert status == 200 and kind == "application/json"
-    with duckdb.connect(str(serving_link(published)), read_only=True) as con:
+    with connect_snapshot(published) as con:
         expected = dashboard(con, Slice(first, last))
     assert json.loads(body)["metrics"] == expected["metrics"]
     status, _, body = _get(f"{api}/api/analytics/funnel?start={first}&end={last}")

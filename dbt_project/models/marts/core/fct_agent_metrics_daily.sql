@@ -8,11 +8,39 @@
     )
 }}
 
+{#- The sessions semantic model's measures, pre-aggregated per day, channel and agent version,
+    and its metrics over them: both rendered from their one definition (fct_sessions.yml). -#}
+{%- set measures = [
+    ('sessions', 'bigint'),
+    ('total_duration_seconds', 'double'),
+    ('user_messages', 'bigint'),
+    ('escalated_sessions', 'bigint'),
+    ('fallback_count', 'bigint'),
+    ('converted_sessions', 'bigint'),
+    ('first_response_sessions', 'bigint'),
+    ('total_first_response_ms', 'bigint'),
+    ('rated_sessions', 'bigint'),
+    ('total_rating', 'bigint'),
+    ('feedback_eligible_sessions', 'bigint'),
+    ('feedback_eligible_responded', 'bigint'),
+] -%}
+{%- set rates = [
+    'avg_session_duration_seconds',
+    'avg_messages_per_session',
+    'escalation_rate',
+    'resolution_rate',
+    'fallback_rate',
+    'conversion_rate',
+    'avg_first_response_ms',
+    'avg_satisfaction_score',
+    'feedback_response_rate',
+] -%}
+
 with sessions as (
 
     select * from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
-    where session_date in ({{ affected_session_dates() }})
+        where session_date in ({{ affected_session_dates() }})
     {% endif %}
 
 ),
@@ -23,20 +51,9 @@ additive as (
         session_date as metric_date,
         channel,
         coalesce(agent_version, 'unknown') as agent_version,
-        count(*) as sessions,
-        sum(duration_seconds) as total_duration_seconds,
-        cast(sum(user_messages) as bigint) as user_messages,
-        count(case when is_escalated then 1 end) as escalated_sessions,
-        cast(sum(fallback_count) as bigint) as fallback_count,
-        count(case when is_converted then 1 end) as converted_sessions,
-        count(case when first_response_ms is not null then 1 end) as first_response_sessions,
-        cast(coalesce(sum(first_response_ms), 0) as bigint) as total_first_response_ms,
-        count(case when rating is not null then 1 end) as rated_sessions,
-        cast(coalesce(sum(rating), 0) as bigint) as total_rating,
-        count(case when is_feedback_eligible then 1 end) as feedback_eligible_sessions,
-        count(
-            case when is_feedback_eligible and has_feedback then 1 end
-        ) as feedback_eligible_responded,
+        {% for name, data_type in measures %}
+            cast({{ measure_aggregate(name) }} as {{ data_type }}) as {{ name }},
+        {% endfor %}
         max(last_loaded_at) as last_loaded_at
     from sessions
     group by session_date, channel, coalesce(agent_version, 'unknown')
@@ -52,31 +69,14 @@ final as (
         agent_version,
 
         -- additive columns
-        sessions,
-        total_duration_seconds,
-        user_messages,
-        escalated_sessions,
-        fallback_count,
-        converted_sessions,
-        first_response_sessions,
-        total_first_response_ms,
-        rated_sessions,
-        total_rating,
-        feedback_eligible_sessions,
-        feedback_eligible_responded,
+        {% for name, _ in measures %}
+            {{ name }},
+        {% endfor %}
 
-        -- rates, recomputed from the additive columns
-        {{ safe_divide('total_duration_seconds', 'sessions') }} as avg_session_duration_seconds,
-        {{ safe_divide('user_messages', 'sessions') }} as avg_messages_per_session,
-        {{ safe_divide('escalated_sessions', 'sessions') }} as escalation_rate,
-        1.0e0 - {{ safe_divide('escalated_sessions', 'sessions') }} as resolution_rate,
-        {{ safe_divide('fallback_count', 'user_messages') }} as fallback_rate,
-        {{ safe_divide('converted_sessions', 'sessions') }} as conversion_rate,
-        {{ safe_divide('total_first_response_ms', 'first_response_sessions') }}
-            as avg_first_response_ms,
-        {{ safe_divide('total_rating', 'rated_sessions') }} as avg_satisfaction_score,
-        {{ safe_divide('feedback_eligible_responded', 'feedback_eligible_sessions') }}
-            as feedback_response_rate,
+        -- rates, from the additive columns
+        {% for rate in rates %}
+            cast({{ metric_over_measure_columns(rate) }} as double) as {{ rate }},
+        {% endfor %}
 
         -- lineage
         last_loaded_at

@@ -7,11 +7,15 @@
     )
 }}
 
--- depends_on: {{ ref('fct_sessions') }}
-
 with events as (
 
     select * from {{ ref('stg_landing__events') }}
+
+),
+
+sessions as (
+
+    select * from {{ ref('fct_sessions') }}
 
 ),
 
@@ -24,13 +28,13 @@ fallbacks as (
     from events
     where
         event_type = 'fallback_triggered'
-    {% if is_incremental() %}
+        {% if is_incremental() %}
             and session_id in ({{ sessions_rebuilt_since_watermark() }})
         {% endif %}
 
 ),
 
-final as (
+per_topic as (
 
     select
         session_id,
@@ -39,6 +43,19 @@ final as (
         max(loaded_at) as last_loaded_at
     from fallbacks
     group by session_id, fallback_topic
+
+),
+
+final as (
+
+    select
+        per_topic.session_id,
+        per_topic.topic,
+        sessions.session_date,
+        per_topic.fallback_count,
+        per_topic.last_loaded_at
+    from per_topic
+    inner join sessions on per_topic.session_id = sessions.session_id
 
 )
 

@@ -42,6 +42,7 @@ reached_per_day as (
         count(*) as sessions_reached
     from session_steps
     inner join sessions on session_steps.session_id = sessions.session_id
+    where session_steps.is_reached
     group by sessions.session_date, session_steps.funnel_name, session_steps.step_order
 
 ),

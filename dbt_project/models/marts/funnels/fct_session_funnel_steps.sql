@@ -64,6 +64,7 @@ session_loads as (
     -- a session's lineage is its row in fct_sessions, already rebuilt for touched sessions
     select
         session_id,
+        session_date,
         last_loaded_at
     from {{ ref('fct_sessions') }}
     {% if is_incremental() %}
@@ -115,16 +116,53 @@ reached as (
     {% endfor %}
 ),
 
+attempts as (
+
+    -- every step a session reached, and the next step of the last one it reached (when the
+    -- funnel has one): sessions that reached step k-1 are the ones that could reach step k
+    select
+        funnel_name,
+        session_id,
+        step_order,
+        reached_at
+    from reached
+    union all
+    select
+        previous_step.funnel_name,
+        previous_step.session_id,
+        next_step.step_order,
+        cast(null as timestamp) as reached_at
+    from reached as previous_step
+    inner join funnel_steps as next_step
+        on
+            previous_step.funnel_name = next_step.funnel_name
+            and previous_step.step_order + 1 = next_step.step_order
+    left join reached as next_reached
+        on
+            previous_step.funnel_name = next_reached.funnel_name
+            and previous_step.session_id = next_reached.session_id
+            and next_step.step_order = next_reached.step_order
+    where next_reached.session_id is null
+
+),
+
 final as (
 
     select
-        reached.session_id,
-        reached.funnel_name,
-        reached.step_order,
-        reached.reached_at,
+        attempts.session_id,
+        attempts.funnel_name,
+        attempts.step_order,
+        funnel_steps.step_name,
+        session_loads.session_date,
+        attempts.reached_at is not null as is_reached,
+        attempts.reached_at,
         session_loads.last_loaded_at
-    from reached
-    inner join session_loads on reached.session_id = session_loads.session_id
+    from attempts
+    inner join session_loads on attempts.session_id = session_loads.session_id
+    inner join funnel_steps
+        on
+            attempts.funnel_name = funnel_steps.funnel_name
+            and attempts.step_order = funnel_steps.step_order
 
 )
 

@@ -1,0 +1,125 @@
+"""Metrics from their one definition: the dbt semantic layer, compiled to SQL by MetricFlow.
+
+The dashboard, the report and the API name the metrics they want; MetricFlow turns the
+semantic manifest of the published snapshot into SQL. A query's shape (metrics, grouping,
+which filters) is compiled once and cached; its values (dates, channel, ...) are bound as
+parameters, so a request costs one DuckDB query. The manifest travels with the snapshot
+(``audit.semantic_manifest``), so every number is computed with the definitions of the build
+that published it.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+import duckdb
+
+# A filter per parameter, as MetricFlow where-constraints. Each placeholder literal becomes a
+# bound parameter of the compiled SQL.
+FILTERS = {
+    "start": "{{ TimeDimension('metric_time', 'day') }} >= '__start__'",
+    "end": "{{ TimeDimension('metric_time', 'day') }} <= '__end__'",
+    "channel": "{{ Dimension('session__channel') }} = '__channel__'",
+    "agent_version": "{{ Dimension('session__agent_version') }} = '__agent_version__'",
+    "funnel_name": "{{ Dimension('funnel_step__funnel_name') }} = '__funnel_name__'",
+    "test_name": "{{ Dimension('ab_exposure__test_name') }} = '__test_name__'",
+}
+
+
+class MetricError(ValueError):
+    """A metric query the semantic layer cannot answer (an unknown metric, for example)."""
+
+
+@dataclass(frozen=True)
+class MetricQuery:
+    metrics: tuple[str, ...]
+    group_by: tuple[str, ...] = ()
+    order_by: tuple[str, ...] = ()
+    limit: int | None = None
+
+
+class SemanticLayer:
+    """MetricFlow over one semantic manifest."""
+
+    def __init__(self, manifest_json: str) -> None:
+        # MetricFlow logs every plan it builds at INFO; the serving side has no use for it.
+        logging.getLogger("metricflow").setLevel(logging.WARNING)
+        logging.getLogger("metricflow_semantics").setLevel(logging.WARNING)
+        from metricflow.engine.metricflow_engine import MetricFlowEngine
+        from metricflow_semantics.model.dbt_manifest_parser import (
+            parse_manifest_from_dbt_generated_manifest,
+        )
+        from metricflow_semantics.model.semantic_manifest_lookup import SemanticManifestLookup
+
+        self.manifest = parse_manifest_from_dbt_generated_manifest(manifest_json)
+        self._engine = MetricFlowEngine(SemanticManifestLookup(self.manifest), _CompileOnlyClient())
+
+    def metric(self, name: str) -> Any:
+        for metric in self.manifest.metrics:
+            if metric.name == name:
+                return metric
+        raise MetricError(f"no metric named {name!r} in the semantic layer")
+
+    def label(self, name: str) -> str:
+        return self.metric(name).label or name
+
+    @lru_cache(maxsize=256)  # noqa: B019  one layer per published manifest, kept for its life
+    def sql(self, query: MetricQuery, filters: frozenset[str]) -> str:
+        """The query's SQL, with ``$name`` parameters for the given filters."""
+        from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
+
+        unknown = filters - FILTERS.keys()
+        if unknown:
+            raise MetricError(f"no filter named {', '.join(sorted(unknown))}")
+        request = MetricFlowQueryRequest.create(
+            metric_names=list(query.metrics),
+            group_by_names=list(query.group_by),
+            order_by_names=list(query.order_by) or None,
+            limit=query.limit,
+            where_constraints=[FILTERS[name] for name in sorted(filters)] or None,
+        )
+        try:
+            statement = self._engine.explain(request).sql_statement.sql
+        except Exception as error:  # MetricFlow's errors have many classes; all mean "cannot"
+            raise MetricError(str(error).strip().splitlines()[0]) from error
+        for name in filters:
+            statement = statement.replace(f"'__{name}__'", f"${name}")
+        return statement
+
+    def query(
+        self, con: duckdb.DuckDBPyConnection, query: MetricQuery, **values: date | str | None
+    ) -> list[dict[str, Any]]:
+        """Rows of the metric query; a value of None means no filter on that parameter."""
+        given = {name: value for name, value in values.items() if value is not None}
+        cursor = con.execute(self.sql(query, frozenset(given)), given)
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class _CompileOnlyClient:
+    """What MetricFlow needs of a SQL client to compile for DuckDB; the SQL runs elsewhere."""
+
+    def __init__(self) -> None:
+        from metricflow.protocols.sql_client import SqlEngine
+        from metricflow.sql.render.duckdb_renderer import DuckDbSqlPlanRenderer
+
+        self.sql_engine_type = SqlEngine.DUCKDB
+        self.sql_plan_renderer = DuckDbSqlPlanRenderer()
+
+    def render_bind_parameter_key(self, bind_parameter_key: str) -> str:
+        return f"${bind_parameter_key}"
+
+
+@lru_cache(maxsize=4)
+def _layer(manifest_json: str) -> SemanticLayer:
+    return SemanticLayer(manifest_json)
+
+
+def semantic_layer(con: duckdb.DuckDBPyConnection) -> SemanticLayer:
+    """The semantic layer the open snapshot was published with."""
+    row = con.execute("select manifest from audit.semantic_manifest").fetchone()
+    if row is None:
+        raise MetricError("the snapshot carries no semantic manifest")
+    return _layer(row[0])
