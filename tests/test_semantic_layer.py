@@ -60,7 +60,8 @@ def mf(paths: WarehousePaths, *args: str) -> subprocess.CompletedProcess:
 def test_metricflow_validates_the_semantic_layer_against_the_warehouse(generated) -> None:
     done = mf(generated, "validate-configs")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "ERRORS: 0" in done.stdout and "Successfully validated metrics against data warehouse" in done.stdout
+    assert "ERRORS: 0" in done.stdout
+    assert "Successfully validated metrics against data warehouse" in done.stdout
 
 
 def test_the_readme_query_answers_from_the_one_definition(generated, tmp_path) -> None:
@@ -99,7 +100,8 @@ def test_editing_a_metric_changes_the_mart_and_the_dashboard(generated, tmp_path
     shutil.copytree(generated.landing, paths.landing)
     build_and_publish(project, paths)
     with connect_snapshot(generated) as con:
-        period = Slice(*con.execute("select min(metric_date), max(metric_date) from marts.fct_agent_metrics_daily").fetchone())
+        period = Slice(*con.execute(
+            "select min(metric_date), max(metric_date) from marts.fct_agent_metrics_daily").fetchone())
         before = dashboard(con, period)["metrics"]
     with connect_snapshot(paths) as con:
         after = dashboard(con, period)["metrics"]
@@ -116,7 +118,8 @@ def test_hand_computed_fixture(warehouse: WarehousePaths, tmp_path: Path) -> Non
     rating, so its rates with those denominators are NULL."""
     records = [
         # day 1, s1 (web): 4 user messages, 2 fallbacks, escalated, converted, rated 5
-        event("a1", session_id="s1", event_type="session_start", timestamp="2026-03-01T10:00:00Z", channel="web"),
+        event("a1", session_id="s1", event_type="session_start", timestamp="2026-03-01T10:00:00Z",
+              channel="web"),
         *[event(f"a{n}", session_id="s1", event_type="message_sent",
                 timestamp=f"2026-03-01T10:0{n}:00Z", channel="web") for n in range(2, 6)],
         event("a6", session_id="s1", event_type="message_received", timestamp="2026-03-01T10:02:00.100Z"),
@@ -129,11 +132,13 @@ def test_hand_computed_fixture(warehouse: WarehousePaths, tmp_path: Path) -> Non
         event("a11", session_id="s1", event_type="feedback_submitted", timestamp="2026-03-01T10:09:00Z",
               properties={"rating": 5}),
         # day 1, s2 (web): 1 user message answered after 300 ms, nothing else; lasts 30 s
-        event("b1", session_id="s2", event_type="message_sent", timestamp="2026-03-01T12:00:00Z", channel="web"),
+        event("b1", session_id="s2", event_type="message_sent", timestamp="2026-03-01T12:00:00Z",
+              channel="web"),
         event("b2", session_id="s2", event_type="message_received", timestamp="2026-03-01T12:00:00.300Z"),
         event("b3", session_id="s2", event_type="session_end", timestamp="2026-03-01T12:00:30Z"),
         # day 2, s3 (web): a start and an end, 10 s apart
-        event("c1", session_id="s3", event_type="session_start", timestamp="2026-03-02T09:00:00Z", channel="web"),
+        event("c1", session_id="s3", event_type="session_start", timestamp="2026-03-02T09:00:00Z",
+              channel="web"),
         event("c2", session_id="s3", event_type="session_end", timestamp="2026-03-02T09:00:10Z"),
     ]
     load_file(write_jsonl(tmp_path / "fixture.jsonl", records), warehouse)
