@@ -156,7 +156,7 @@ def test_welch_matches_scipy_on_random_samples(infer) -> None:
 
 def _simulate(rng, experiments: int, days: int, per_day: int, rates: tuple[float, float]):
     """Cumulative binary statistics of many experiments, one row per arm and day."""
-    rows = {name: [] for name in [*COLUMNS, "metric_date"]}
+    rows = {name: [] for name in [*COLUMNS, "as_of_date"]}
     for experiment in range(experiments):
         totals = {"a": [0, 0], "b": [0, 0]}
         for day in range(days):
@@ -166,7 +166,7 @@ def _simulate(rng, experiments: int, days: int, per_day: int, rates: tuple[float
                 totals[variant][1] += conversions
                 n, s = totals[variant]
                 for name, value in zip(
-                    [*COLUMNS, "metric_date"],
+                    [*COLUMNS, "as_of_date"],
                     [
                         f"e{experiment}",
                         variant,
@@ -188,8 +188,8 @@ def _simulate(rng, experiments: int, days: int, per_day: int, rates: tuple[float
 def test_aa_simulation_and_peeking(infer) -> None:
     rng = np.random.default_rng(2024)
     table = _simulate(rng, experiments=400, days=20, per_day=150, rates=(0.1, 0.1))
-    results = [r for r in infer(table, ("metric_date",)) if not r["is_control"]]
-    final = [r for r in results if r["metric_date"] == 19]
+    results = [r for r in infer(table, ("as_of_date",)) if not r["is_control"]]
+    final = [r for r in results if r["as_of_date"] == 19]
     false_positive = np.mean([r["p_value"] < 0.05 for r in final])
     assert 0.03 <= false_positive <= 0.07
     ever_ordinary = {r["test_name"] for r in results if r["p_value"] < 0.05}
@@ -201,7 +201,7 @@ def test_aa_simulation_and_peeking(infer) -> None:
 def test_known_lift_is_detected(infer) -> None:
     rng = np.random.default_rng(99)
     table = _simulate(rng, experiments=20, days=20, per_day=400, rates=(0.10, 0.13))
-    final = [r for r in infer(table, ("metric_date",)) if not r["is_control"] and r["metric_date"] == 19]
+    final = [r for r in infer(table, ("as_of_date",)) if not r["is_control"] and r["as_of_date"] == 19]
     assert np.mean([r["p_value"] < 0.05 for r in final]) >= 0.9
     assert np.mean([r["always_valid_p_value"] < 0.05 for r in final]) >= 0.8
     assert np.mean([r["rel_lift_ci_low"] < 0.3 < r["rel_lift_ci_high"] for r in final]) >= 0.8

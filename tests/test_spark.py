@@ -33,7 +33,7 @@ GRAINS = {
     "fct_ab_exposures": ["test_name", "session_id"],
     "fct_ab_variant_stats": ["test_name", "variant", "metric"],
     "fct_ab_results": ["test_name", "variant", "metric"],
-    "fct_ab_results_daily": ["metric_date", "test_name", "variant", "metric"],
+    "fct_ab_results_daily": ["as_of_date", "test_name", "variant", "metric"],
     "fct_ab_tests": ["test_name"],
 }
 

@@ -31,7 +31,7 @@ ab_moments as (
         case when n > 0 then sum_value / n end as mean,
         case
             when n = 0 then null
-            when metric in ('conversion_rate', 'resolution_rate')
+            when metric in {{ ab_metric_names(binary_only=true) }}
                 then (sum_value / n) * (1.0e0 - sum_value / n)
             when n > 1 then (sum_squares - sum_value * sum_value / n) / (n - 1.0e0)
         end as variance
@@ -52,7 +52,7 @@ ab_srm as (
             sum(exposed_sessions) over (partition by {{ keys | join(', ') }}) as total_sessions,
             sum(weight) over (partition by {{ keys | join(', ') }}) as total_weight
         from ab_moments
-        where metric = 'conversion_rate' and weight is not null
+        where metric = '{{ ab_metrics()[0].name }}' and weight is not null
     ) as weighted_arms
     group by {{ keys | join(', ') }}
 ),
@@ -75,8 +75,14 @@ ab_enough as (
     select
         {% for key in keys %}{{ key }},{% endfor %}
         metric,
-        min(case when metric = 'conversion_rate' then sum_value else exposed_sessions end)
-            as smallest_arm
+        min(
+            case
+                {%- for metric in ab_metrics() if metric.enough == 'successes' %}
+                when metric = '{{ metric.name }}' then sum_value
+                {%- endfor %}
+                else exposed_sessions
+            end
+        ) as smallest_arm
     from ab_moments
     where weight is not null
     group by {{ keys | join(', ') }}, metric
@@ -239,7 +245,12 @@ inference as (
         (ab_tested.z_half + ab_tested.z_power) * ab_tested.se as minimum_detectable_effect,
         coalesce(
             ab_enough.smallest_arm
-            >= case when ab_tested.metric = 'conversion_rate' then 100 else 500 end,
+            >= case
+                {%- for metric in ab_metrics() if metric.enough == 'successes' %}
+                when ab_tested.metric = '{{ metric.name }}' then {{ var('ab_min_successes') }}
+                {%- endfor %}
+                else {{ var('ab_min_exposed_sessions') }}
+            end,
             false
         ) as enough_data,
         ab_srm.arm_count as srm_arms,

@@ -56,3 +56,11 @@ select *
 from ordered
 where previous_measured is not null and measured > previous_measured
 {% endtest %}
+
+
+{#- The column names one of the A/B metrics of ab_metrics(). -#}
+{% test is_ab_metric(model, column_name) %}
+select {{ column_name }}
+from {{ model }}
+where {{ column_name }} not in {{ ab_metric_names() }}
+{% endtest %}

@@ -1,7 +1,6 @@
 {#-
-    One row per uncontaminated exposed session, test and metric with the session's value:
-    conversion and resolution as 0/1 for every exposed session, user messages for every
-    exposed session, satisfaction for rated sessions only.
+    One row per uncontaminated exposed session, test and A/B metric with the session's value,
+    for every metric of ab_metrics() defined for the session.
 -#}
 with exposures as (
 
@@ -16,60 +15,26 @@ sessions as (
 
 ),
 
-joined as (
-
+valued as (
+    {% for metric in ab_metrics() %}
     select
         exposures.test_name,
         exposures.variant,
         exposures.exposure_date,
         exposures.session_id,
-        sessions.is_converted,
-        sessions.is_escalated,
-        sessions.user_messages,
-        sessions.rating
+        '{{ metric.name }}' as metric,
+        {{ metric.value }} as metric_value
     from exposures
     inner join sessions on exposures.session_id = sessions.session_id
-
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 ),
 
 final as (
 
-    select
-        test_name,
-        variant,
-        exposure_date,
-        session_id,
-        'conversion_rate' as metric,
-        case when is_converted then 1.0e0 else 0.0e0 end as metric_value
-    from joined
-    union all
-    select
-        test_name,
-        variant,
-        exposure_date,
-        session_id,
-        'resolution_rate' as metric,
-        case when is_escalated then 0.0e0 else 1.0e0 end as metric_value
-    from joined
-    union all
-    select
-        test_name,
-        variant,
-        exposure_date,
-        session_id,
-        'user_messages' as metric,
-        cast(user_messages as double) as metric_value
-    from joined
-    union all
-    select
-        test_name,
-        variant,
-        exposure_date,
-        session_id,
-        'avg_satisfaction' as metric,
-        cast(rating as double) as metric_value
-    from joined
-    where rating is not null
+    select *
+    from valued
+    where metric_value is not null
 
 )
 

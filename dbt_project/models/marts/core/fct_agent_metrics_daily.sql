@@ -52,7 +52,7 @@ additive as (
         channel,
         coalesce(agent_version, 'unknown') as agent_version,
         {% for name, data_type in measures %}
-            cast({{ measure_aggregate(name) }} as {{ data_type }}) as {{ name }},
+        cast({{ measure_aggregate(name) }} as {{ data_type }}) as {{ name }},
         {% endfor %}
         max(last_loaded_at) as last_loaded_at
     from sessions
@@ -70,12 +70,12 @@ final as (
 
         -- additive columns
         {% for name, _ in measures %}
-            {{ name }},
+        {{ name }},
         {% endfor %}
 
         -- rates, from the additive columns
         {% for rate in rates %}
-            cast({{ metric_over_measure_columns(rate) }} as double) as {{ rate }},
+        cast({{ metric_over_measure_columns(rate) }} as double) as {{ rate }},
         {% endfor %}
 
         -- lineage

@@ -1,36 +1,8 @@
-with variant_stats as (
+with inference as (
 
-    select * from {{ ref('fct_ab_variant_stats') }}
-
-),
-
-arms as (
-
-    select * from {{ ref('int_ab__arms') }}
+    select * from {{ ref('int_ab__inference') }}
 
 ),
-
-ab_input as (
-
-    select
-        variant_stats.test_name,
-        variant_stats.variant,
-        variant_stats.metric,
-        variant_stats.n,
-        variant_stats.sum_value,
-        variant_stats.sum_squares,
-        variant_stats.exposed_sessions,
-        arms.weight,
-        arms.is_control
-    from variant_stats
-    inner join arms
-        on
-            variant_stats.test_name = arms.test_name
-            and variant_stats.variant = arms.variant
-
-),
-
-{{ ab_inference('ab_input') }},
 
 final as (
 

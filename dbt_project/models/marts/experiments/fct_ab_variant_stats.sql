@@ -1,4 +1,4 @@
-{#- Sufficient statistics per arm and metric: everything the inference needs. -#}
+{#- Sufficient statistics per arm and metric over the whole test: everything the inference needs. -#}
 with arms as (
 
     select * from {{ ref('int_ab__arms') }}
@@ -7,44 +7,21 @@ with arms as (
 
 metrics as (
 
-    select 'conversion_rate' as metric
-    union all
-    select 'resolution_rate'
-    union all
-    select 'avg_satisfaction'
-    union all
-    select 'user_messages'
+    {{ ab_metric_rows() }}
 
 ),
 
-session_metrics as (
-
-    select * from {{ ref('int_ab__session_metrics') }}
-
-),
-
-exposed as (
-
-    select
-        test_name,
-        variant,
-        count(*) as exposed_sessions
-    from {{ ref('fct_ab_exposures') }}
-    where not is_contaminated
-    group by test_name, variant
-
-),
-
-sums as (
+arm_stats as (
 
     select
         test_name,
         variant,
         metric,
-        count(*) as n,
-        sum(metric_value) as sum_value,
-        sum(metric_value * metric_value) as sum_squares
-    from session_metrics
+        sum(n) as n,
+        sum(sum_value) as sum_value,
+        sum(sum_squares) as sum_squares,
+        sum(exposed_sessions) as exposed_sessions
+    from {{ ref('int_ab__arm_stats_daily') }}
     group by test_name, variant, metric
 
 ),
@@ -55,21 +32,17 @@ final as (
         arms.test_name,
         arms.variant,
         metrics.metric,
-        coalesce(sums.n, 0) as n,
-        coalesce(sums.sum_value, 0.0e0) as sum_value,
-        coalesce(sums.sum_squares, 0.0e0) as sum_squares,
-        coalesce(exposed.exposed_sessions, 0) as exposed_sessions
+        cast(coalesce(arm_stats.n, 0) as bigint) as n,
+        coalesce(arm_stats.sum_value, 0.0e0) as sum_value,
+        coalesce(arm_stats.sum_squares, 0.0e0) as sum_squares,
+        cast(coalesce(arm_stats.exposed_sessions, 0) as bigint) as exposed_sessions
     from arms
     cross join metrics
-    left join sums
+    left join arm_stats
         on
-            arms.test_name = sums.test_name
-            and arms.variant = sums.variant
-            and metrics.metric = sums.metric
-    left join exposed
-        on
-            arms.test_name = exposed.test_name
-            and arms.variant = exposed.variant
+            arms.test_name = arm_stats.test_name
+            and arms.variant = arm_stats.variant
+            and metrics.metric = arm_stats.metric
 
 )
 

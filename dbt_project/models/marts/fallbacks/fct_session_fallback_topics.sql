@@ -28,9 +28,9 @@ fallbacks as (
     from events
     where
         event_type = 'fallback_triggered'
-        {% if is_incremental() %}
-            and session_id in ({{ sessions_rebuilt_since_watermark() }})
-        {% endif %}
+    {% if is_incremental() %}
+        and session_id in ({{ sessions_rebuilt_since_watermark() }})
+    {% endif %}
 
 ),
 

@@ -1,0 +1,53 @@
+{#-
+    The A/B test metrics, defined once: each session's value (NULL: the metric is not defined
+    for the session), whether it is binary (variance p(1 - p)), and the data an arm needs
+    before its verdict counts (`enough_data`): successes for conversion, exposed sessions
+    otherwise. Every A/B model and test reads this list.
+-#}
+{% macro ab_metrics() -%}
+    {{ return([
+        {
+            'name': 'conversion_rate',
+            'value': 'case when sessions.is_converted then 1.0e0 else 0.0e0 end',
+            'is_binary': true,
+            'enough': 'successes',
+        },
+        {
+            'name': 'resolution_rate',
+            'value': 'case when sessions.is_escalated then 0.0e0 else 1.0e0 end',
+            'is_binary': true,
+            'enough': 'exposed',
+        },
+        {
+            'name': 'avg_satisfaction',
+            'value': 'cast(sessions.rating as double)',
+            'is_binary': false,
+            'enough': 'exposed',
+        },
+        {
+            'name': 'user_messages',
+            'value': 'cast(sessions.user_messages as double)',
+            'is_binary': false,
+            'enough': 'exposed',
+        },
+    ]) }}
+{%- endmacro %}
+
+
+{#- The metric names as a SQL list, for `metric in (...)`. -#}
+{% macro ab_metric_names(binary_only=false) -%}
+    {%- set names = [] -%}
+    {%- for metric in ab_metrics() if metric.is_binary or not binary_only -%}
+        {%- do names.append("'" ~ metric.name ~ "'") -%}
+    {%- endfor -%}
+    ({{ names | join(', ') }})
+{%- endmacro %}
+
+
+{#- One row per A/B metric: the grid every arm's statistics are reported on. -#}
+{% macro ab_metric_rows() -%}
+    {%- for metric in ab_metrics() %}
+    select '{{ metric.name }}' as metric
+    {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
+{%- endmacro %}
