@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export DBT_PROFILES_DIR := $(CURDIR)
 
-.PHONY: setup demo test faults lint clean
+.PHONY: setup demo test test-fast faults lint clean
 
 setup: $(VENV)/.synced
 
@@ -22,6 +22,10 @@ demo: setup
 
 test: setup
 	$(BIN)/pytest
+
+# The quick loop while editing: everything but the builds, the replays, Spark and the faults.
+test-fast: setup
+	$(BIN)/pytest -m "not slow"
 
 # Every fault-injection trial (make test runs one of each kind).
 faults: setup

@@ -1,4 +1,4 @@
-"""The raw event contract (SPEC section 1): event types, quarantine reasons, landing columns."""
+"""The raw event contract: event types, quarantine reasons in their order, landing columns."""
 
 from enum import StrEnum
 

@@ -24,6 +24,8 @@ from serving.publish import connect_snapshot, serving_link
 
 from .conftest import REPO, build, settle
 
+pytestmark = pytest.mark.slow  # each builds a warehouse
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 

@@ -35,7 +35,7 @@ from orchestration.lib.locks import BUILD_BUSY_EXIT_CODE
 
 from .conftest import REPO, dbt
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.slow]
 
 ALL_TRIALS = os.environ.get("CHAT_ANALYTICS_FAULT_TRIALS") == "all"
 STEP_TIMEOUT = 300  # seconds; no step of a trial may take longer, so nothing can hang

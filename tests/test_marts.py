@@ -1,4 +1,4 @@
-"""The marts against an independent pandas computation of SPEC section 2, and incremental
+"""The marts against an independent pandas computation of their documented definitions, and incremental
 builds against a full refresh."""
 
 import json
@@ -54,7 +54,7 @@ def built(tmp_path_factory) -> WarehousePaths:
 
 
 def reference_sessions(paths: WarehousePaths) -> pd.DataFrame:
-    """SPEC section 2, fct_sessions, written from the text in plain pandas."""
+    """fct_sessions as its documentation defines it, written from the text in plain pandas."""
     with duckdb.connect() as con:
         events = con.execute(f"select * from read_parquet('{paths.events_glob()}')").df()
     props = events["properties"].map(json.loads)
@@ -262,6 +262,7 @@ def snapshot(home: Path) -> dict[str, pd.DataFrame]:
     return {table: read_table(home, table) for table in MARTS}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [101, 202, 303])
 def test_incremental_batches_equal_a_full_refresh(seed: int, tmp_path: Path) -> None:
     rng = random.Random(seed)

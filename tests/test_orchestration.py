@@ -29,12 +29,16 @@ EXPECTED_ASSETS = [
     "audit/conflicting_duplicates",
     "audit/load_audit",
     "audit/quarantined_events",
+    "intermediate/int_ab__arm_stats_daily",
     "intermediate/int_ab__arms",
+    "intermediate/int_ab__inference",
+    "intermediate/int_ab__inference_daily",
     "intermediate/int_ab__session_metrics",
     "landing/audit",
     "landing/conflicts",
     "landing/events",
     "landing/quarantine",
+    "marts/dim_dates",
     "marts/experiments",
     "marts/fct_ab_exposures",
     "marts/fct_ab_results",
@@ -148,6 +152,7 @@ def built_home(tmp_path_factory) -> WarehousePaths:
     else:
         os.environ[HOME_ENV] = previous
 
+@pytest.mark.slow
 
 def test_daily_job_builds_twice_and_publishes(built_home: WarehousePaths, capsys) -> None:
     paths = built_home
@@ -165,6 +170,7 @@ def test_daily_job_builds_twice_and_publishes(built_home: WarehousePaths, capsys
     assert second["marts.fct_sessions"] == sessions
     assert second["audit.load_audit"] == first["audit.load_audit"] + 1
 
+@pytest.mark.slow
 
 def test_a_broken_load_blocks_publication(built_home: WarehousePaths, capsys) -> None:
     paths = built_home
@@ -191,6 +197,7 @@ def test_a_broken_load_blocks_publication(built_home: WarehousePaths, capsys) ->
     assert "warning: check 'quarantine_share'" in capsys.readouterr().out
     assert build(paths) == 0
 
+@pytest.mark.slow
 
 def test_a_second_build_is_refused_while_one_runs(built_home: WarehousePaths, capsys) -> None:
     paths = built_home
@@ -216,6 +223,7 @@ def test_a_second_build_is_refused_while_one_runs(built_home: WarehousePaths, ca
         holder.kill()
         holder.wait()
 
+@pytest.mark.slow
 
 def test_a_reader_keeps_its_snapshot_during_a_build(built_home: WarehousePaths) -> None:
     paths = built_home
@@ -256,6 +264,7 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
+@pytest.mark.slow
 
 def test_dagster_dev_serves_the_asset_graph(tmp_path: Path) -> None:
     port = _free_port()

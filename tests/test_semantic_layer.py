@@ -22,6 +22,8 @@ from serving.publish import BuildRecord, connect_snapshot, publish
 
 from .conftest import REPO, event, write_jsonl
 
+pytestmark = pytest.mark.slow  # each builds a warehouse
+
 BIN = Path(sys.executable).parent
 
 
@@ -184,7 +186,7 @@ def test_no_rate_formula_is_written_in_python() -> None:
 def test_every_published_metric_has_a_label_and_a_description() -> None:
     manifest = json.loads((REPO / "dbt_project" / "target" / "semantic_manifest.json").read_text())
     missing = [m["name"] for m in manifest["metrics"] if not m.get("label") or not m.get("description")]
-    assert missing == []
+    assert missing == [], "\n".join(missing)
     names = {m["name"] for m in manifest["metrics"]}
     from serving.dashboard import FUNNEL, HEADLINE_METRICS, TOP_TOPICS
     from serving.report import SCORE_BANDS, TREND
@@ -192,3 +194,28 @@ def test_every_published_metric_has_a_label_and_a_description() -> None:
     shown = {*HEADLINE_METRICS.values(), *FUNNEL.metrics, *TOP_TOPICS.metrics, *TREND.metrics,
              *SCORE_BANDS.metrics, "feedback_response_rate"}
     assert shown <= names
+
+
+def test_every_published_column_is_documented(generated) -> None:
+    """What BI readers see in the snapshot: every column of every table has a description."""
+    manifest = json.loads((REPO / "dbt_project" / "target" / "manifest.json").read_text())
+    documented = {
+        (node["schema"], node["alias"]): {
+            name: column.get("description", "") for name, column in node["columns"].items()
+        }
+        for node in manifest["nodes"].values()
+        if node["resource_type"] in ("model", "seed")
+    }
+    missing = []
+    with connect_snapshot(generated) as con:
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() where database_name = 'warehouse' "
+            "and (schema_name = 'marts' or table_name = 'load_audit') order by all").fetchall()
+        for schema, table in tables:
+            columns = [row[0] for row in con.execute(
+                "select column_name from duckdb_columns() where database_name = 'warehouse' "
+                "and schema_name = ? and table_name = ?", [schema, table]).fetchall()]
+            docs = documented.get((schema, table), {})
+            missing += [f"{schema}.{table}.{c}" for c in columns if not docs.get(c, "").strip()]
+    assert len(tables) >= 15
+    assert missing == [], "\n".join(missing)

@@ -18,7 +18,7 @@ from loaders.paths import WarehousePaths
 
 from .conftest import REPO
 
-pytestmark = pytest.mark.spark
+pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
 GRAINS = {
     "experiments": ["test_name", "variant"],

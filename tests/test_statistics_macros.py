@@ -80,6 +80,7 @@ def test_t_cdf(evaluate) -> None:
     assert np.max(np.abs(out["cdf"] - stats.t.cdf(t, df))) < 1e-9
     assert np.max(np.abs(out["pdf"] - stats.t.pdf(t, df))) < 1e-9
 
+@pytest.mark.slow
 
 def test_t_quantile(evaluate) -> None:
     p_one = np.linspace(0.0005, 0.9995, 1999)

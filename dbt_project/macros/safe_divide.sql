@@ -1,4 +1,4 @@
-{#- NULL when the denominator is 0 (SPEC: never 0, never an error); a float otherwise. -#}
+{#- NULL when the denominator is 0 (never 0, never an error); a float otherwise. -#}
 {% macro safe_divide(numerator, denominator) -%}
     cast({{ numerator }} as double) / nullif(cast({{ denominator }} as double), 0.0e0)
 {%- endmacro %}

@@ -1,7 +1,8 @@
 {#-
     Arms of every test: the configured ones from the seed, and for tests missing there the
-    observed variants with equal weights and SPEC's control rule. Variants observed but not
-    configured are kept (weight NULL) so that a test can flag them.
+    observed variants with equal weights, `control` (else the alphabetically first) as
+    control. Variants observed but not configured are kept (weight NULL) so that a test can
+    flag them.
 -#}
 with configured as (
 
