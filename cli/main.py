@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from loaders.generate import GeneratorConfig, generate, write_manifest
+from loaders.generate import GeneratorConfig, generate, planned_files, write_manifest
 from loaders.load import load_files
 from loaders.paths import WarehousePaths
 from loaders.readers import (
@@ -93,7 +93,12 @@ def command_generate(args: argparse.Namespace) -> int:
         invalid_rate=args.invalid_rate,
         gzip_output=args.gzip,
     )
-    manifest = generate(config, Path(args.out))
+    out = Path(args.out)
+    replaced = [name for name in planned_files(config) if (out / name).exists()]
+    if replaced:
+        shown = ", ".join(replaced[:3]) + (f" and {len(replaced) - 3} more" if len(replaced) > 3 else "")
+        print(f"replacing {len(replaced)} files of an earlier run in {out}: {shown}")
+    manifest = generate(config, out)
     if args.manifest:
         write_manifest(manifest, Path(args.manifest))
     print(
@@ -120,8 +125,16 @@ def run_build_command(
     wait_seconds: float | None = 0.0,
     accept_quarantine: bool = False,
 ) -> int:
-    from orchestration.execution import HomeNotWritableError, run_build
+    from orchestration.lib.pending import reason_to_skip
+    from orchestration.settings import settings
     from serving.publish import serving_link
+
+    if not (full_refresh or accept_quarantine):
+        reason = reason_to_skip(paths, settings.inbox_settle_seconds)
+        if reason is not None:
+            _step(f"daily_build on {paths.home}: {reason}")
+            return 0
+    from orchestration.execution import HomeNotWritableError, run_build
 
     _step(f"daily_build{' (full refresh)' if full_refresh else ''} on {paths.home}")
     try:
@@ -162,6 +175,7 @@ def command_demo(args: argparse.Namespace) -> int:
 
 def command_dashboard(args: argparse.Namespace) -> int:
     from serving.dashboard import DashboardError, Slice, dashboard
+    from serving.metrics import semantic_layer
     from serving.publish import SnapshotUnavailableError, connect_snapshot
 
     paths = WarehousePaths.from_env()
@@ -171,46 +185,60 @@ def command_dashboard(args: argparse.Namespace) -> int:
             if args.html:
                 from serving.report import report_data, write_report
 
+                folder = Path(args.html).resolve().parent
+                if not folder.is_dir():
+                    raise UsageError(f"--html {args.html}: the folder {folder} does not exist")
                 write_report(report_data(con, period), args.html)
                 print(f"wrote {args.html}")
                 return 0
             data = dashboard(con, period)
+            if args.json:
+                print(json.dumps(data, indent=2, default=str))
+            else:
+                print_text(data, semantic_layer(con))
     except (DashboardError, SnapshotUnavailableError) as error:
         raise UsageError(str(error)) from None
-    if args.json:
-        print(json.dumps(data, indent=2))
-    else:
-        print_text(data)
     return 0
 
 
-def print_text(data: dict[str, Any]) -> None:
+def print_text(data: dict[str, Any], layer: Any) -> None:
+    """The dashboard as a table: labels and units from the metrics' definitions."""
+    from serving.dashboard import HEADLINE_METRICS
+    from serving.formatting import format_value
+
     period = data["period"]
-    print(f"Chat agent dashboard, {period['start']} to {period['end']}")
-    for key, value in data["metrics"].items():
-        shown = "n/a" if value is None else (f"{value:,.4g}" if isinstance(value, float) else value)
-        print(f"  {key:<32} {shown}")
-    print("  funnel:")
+    scope = "".join(f", {k} {v}" for k, v in (data.get("filters") or {}).items() if v)
+    print(f"Chat agent dashboard, {period['start']} to {period['end']}{scope}")
+    print()
+    for key, metric in HEADLINE_METRICS.items():
+        unit = layer.meta(metric).get("unit")
+        print(f"  {layer.label(metric):<32} {format_value(data['metrics'][key], unit):>14}")
+    print()
+    print(f"  {'Funnel (in time order)':<32} {'sessions':>14}   drop-off")
     for step in data["funnel"]:
-        drop = "" if step["dropoffRate"] is None else f"  (drop-off {step['dropoffRate']}%)"
-        print(f"    {step['name']:<18} {step['sessionCount']:>8}{drop}")
-    print("  top fallback topics:")
+        drop = "" if step["dropoffRate"] is None else f"{step['dropoffRate']:.1f}%"
+        print(f"    {step['name']:<30} {step['sessionCount']:>14,}   {drop:>8}")
+    print()
+    print(f"  {'Top fallback topics':<32} {'fallbacks':>14}")
     for topic in data["top_fallback_topics"]:
-        print(f"    {topic['topic']:<20} {topic['count']:>6}")
+        print(f"    {topic['topic']:<30} {topic['count']:>14,}")
     for test in data["ab_tests"]:
-        print(f"  A/B test {test['test_name']} ({test['metric']}, SRM {test['srm_status']}):")
+        print()
+        print(f"  A/B test {test['test_name']} (conversion rate; sample ratio {test['srm_status']})")
         for arm in test["variants"]:
+            control = " (control)" if arm["is_control"] else ""
+            mean = format_value(arm["mean"], "percent")
             lift = "" if arm["rel_lift"] is None else (
-                f"  lift {arm['rel_lift']:+.1%}  p {arm['p_value']:.3g}"
-                f"  always-valid p {arm['always_valid_p_value']:.3g}"
+                f"  lift {arm['rel_lift']:+.1%}, p {arm['p_value']:.3g}, "
+                f"always-valid p {arm['always_valid_p_value']:.3g}"
             )
             enough = "" if arm["enough_data"] else "  (not enough data yet)"
-            mean = "n/a" if arm["mean"] is None else f"{arm['mean']:.2%}"
-            print(f"    {arm['variant']:<12} {mean} of {arm['units']}{lift}{enough}")
+            print(f"    {arm['variant'] + control:<30} {mean:>14} of {arm['units']:,}{lift}{enough}")
 
 
 def print_summary(paths: WarehousePaths) -> int:
     from serving.dashboard import Slice, dashboard, data_range
+    from serving.metrics import semantic_layer
     from serving.publish import connect_snapshot
 
     with connect_snapshot(paths) as con:
@@ -218,7 +246,7 @@ def print_summary(paths: WarehousePaths) -> int:
         if first is None:
             print("the warehouse holds no sessions yet")
             return 0
-        print_text(dashboard(con, Slice(first, last)))
+        print_text(dashboard(con, Slice(first, last)), semantic_layer(con))
     return 0
 
 
@@ -237,74 +265,155 @@ def _date(value: str) -> date:
 
 
 def _rate(value: str) -> float:
-    rate = float(value)
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
     if not 0 <= rate < 1:
         raise argparse.ArgumentTypeError(f"{value} is not a rate in [0, 1)")
     return rate
 
 
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a whole number of at least 1")
+    return number
+
+
 def _wait(value: str) -> float:
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
     if seconds < 0:
         raise argparse.ArgumentTypeError(f"{value} is not a number of seconds >= 0")
     return seconds
 
 
+HOME_NOTE = (
+    "The warehouse lives in $CHAT_ANALYTICS_HOME (default ./warehouse): the DuckDB file, the "
+    "landing zone, the inbox, the published snapshot and Dagster's home."
+)
+
+
+def _command(commands, name: str, summary: str, description: str, example: str):
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=f"{description}\n\n{HOME_NOTE}",
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="chat-analytics", description="Chat analytics warehouse on DuckDB, dbt and Dagster."
+        prog="chat-analytics",
+        description="Chat analytics warehouse on DuckDB, dbt and Dagster.\n\n" + HOME_NOTE,
+        epilog="example:\n  chat-analytics demo",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    load = commands.add_parser("load", help="validate and land event files")
-    load.add_argument("paths", nargs="+", help="files or folders")
+    load = _command(
+        commands, "load", "validate and land event files",
+        "Validate and land event files (JSON lines .jsonl/.ndjson, CSV, Parquet; JSON lines and "
+        "CSV may be gzipped). Prints read / accepted / duplicate / quarantined per file and the "
+        "quarantine reasons; a file whose content was loaded before is skipped.",
+        "chat-analytics load events/2026-05-01.jsonl more-events/",
+    )
+    load.add_argument(
+        "paths", nargs="+", metavar="PATH", help="files, or folders to load every event file of"
+    )
     load.set_defaults(handler=command_load)
 
-    gen = commands.add_parser("generate", help="write realistic synthetic events")
-    gen.add_argument("--days", type=int, default=7)
-    gen.add_argument("--sessions-per-day", type=int, default=200)
-    gen.add_argument("--seed", type=int, default=1)
-    gen.add_argument("--start", type=_date, default=None, help="first day (default: N days ago)")
-    gen.add_argument("--out", required=True)
-    gen.add_argument("--manifest", help="also write the exact counts as JSON to this file")
-    gen.add_argument("--duplicate-rate", type=_rate, default=0.01)
-    gen.add_argument("--late-rate", type=_rate, default=0.02)
-    gen.add_argument("--invalid-rate", type=_rate, default=0.005)
+    gen = _command(
+        commands, "generate", "write realistic synthetic events",
+        "Write realistic synthetic chat events: one file per day, with duplicates, late events "
+        "and invalid records at the given rates.",
+        "chat-analytics generate --days 14 --sessions-per-day 300 --seed 7 --out events/",
+    )
+    gen.add_argument("--days", type=_positive, default=7, help="days of traffic (default 7)")
+    gen.add_argument("--sessions-per-day", type=_positive, default=200,
+                     help="mean sessions per weekday (default 200)")
+    gen.add_argument("--seed", type=int, default=1, help="random seed: same seed, same events (default 1)")
+    gen.add_argument("--start", type=_date, default=None, metavar="YYYY-MM-DD",
+                     help="first day (default: DAYS days before today)")
+    gen.add_argument("--out", required=True, metavar="DIR", help="folder to write the files into")
+    gen.add_argument("--manifest", metavar="FILE", help="also write the exact counts as JSON to FILE")
+    gen.add_argument("--duplicate-rate", type=_rate, default=0.01, metavar="RATE",
+                     help="share of events written twice, in [0, 1) (default 0.01)")
+    gen.add_argument("--late-rate", type=_rate, default=0.02, metavar="RATE",
+                     help="share of events written into a later day's file (default 0.02)")
+    gen.add_argument("--invalid-rate", type=_rate, default=0.005, metavar="RATE",
+                     help="share of invalid records added (default 0.005)")
     gen.add_argument("--gzip", action="store_true", help="write .jsonl.gz files")
     gen.set_defaults(handler=command_generate)
 
-    build = commands.add_parser("build", help="land the inbox, build every model, run every check")
-    build.add_argument("--full-refresh", action="store_true")
+    build = _command(
+        commands, "build", "land the inbox, build every model, run every check, publish",
+        "The daily Dagster job in this process: land the complete files waiting in the inbox, "
+        "build every dbt model with its tests, run every check, and publish the snapshot and the "
+        "HTML report when no blocking check failed. Exit codes: 0 published, 1 a step or blocking "
+        "check failed (named), 75 another build runs.",
+        "chat-analytics build --wait 600",
+    )
+    build.add_argument("--full-refresh", action="store_true",
+                       help="rebuild every incremental model from all landed data")
     build.add_argument(
         "--wait", nargs="?", type=_wait, const=None, default=0.0, metavar="SECONDS",
         help="when another build runs, wait for it (at most SECONDS; without a number, as long "
-        "as it takes) instead of refusing at once with exit code 75",
+        "as it takes) instead of refusing at once",
     )
     build.add_argument(
         "--accept-quarantine", action="store_true",
-        help="publish even if a new load has too many quarantined records (after looking at them)",
+        help="publish even if a load since the last published build has too many quarantined "
+        "records (once someone has looked at them)",
     )
     build.set_defaults(handler=command_build)
 
-    demo = commands.add_parser("demo", help="generate, load, build and show the dashboard")
-    demo.add_argument("--days", type=int, default=14)
-    demo.add_argument("--sessions-per-day", type=int, default=300)
-    demo.add_argument("--seed", type=int, default=7)
+    demo = _command(
+        commands, "demo", "generate, load, build and show the dashboard",
+        "Generate synthetic traffic, load it, build and print the dashboard of every day.",
+        "chat-analytics demo --days 14 --sessions-per-day 300",
+    )
+    demo.add_argument("--days", type=_positive, default=14, help="days of traffic (default 14)")
+    demo.add_argument("--sessions-per-day", type=_positive, default=300,
+                      help="mean sessions per weekday (default 300)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     demo.set_defaults(handler=command_demo)
 
-    dashboard = commands.add_parser("dashboard", help="the dashboard for a period")
-    dashboard.add_argument("--start", type=_date, required=True)
-    dashboard.add_argument("--end", type=_date, required=True)
-    dashboard.add_argument("--channel", help="only sessions of this channel")
-    dashboard.add_argument("--agent-version", help="only sessions of this agent version")
+    dashboard = _command(
+        commands, "dashboard", "the dashboard for a period",
+        "The dashboard of the sessions that started between START and END (UTC dates, both "
+        "included), read from the published snapshot: a table, JSON, or the HTML report.",
+        "chat-analytics dashboard --start 2026-05-01 --end 2026-05-31 --channel web",
+    )
+    dashboard.add_argument("--start", type=_date, required=True, metavar="YYYY-MM-DD", help="first day")
+    dashboard.add_argument("--end", type=_date, required=True, metavar="YYYY-MM-DD", help="last day")
+    dashboard.add_argument("--channel", help="only sessions of this channel (default: all)")
+    dashboard.add_argument("--agent-version", help="only sessions of this agent version (default: all)")
     output = dashboard.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true")
-    output.add_argument("--html", metavar="FILE")
+    output.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    output.add_argument(
+        "--html", metavar="FILE", help="write the HTML report to FILE (its folder must exist)"
+    )
     dashboard.set_defaults(handler=command_dashboard)
 
-    serve = commands.add_parser("serve", help="read-only HTTP API and HTML report")
-    serve.add_argument("--host", default="127.0.0.1", help="default: loopback only")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = _command(
+        commands, "serve", "read-only HTTP API and HTML report",
+        "Serve the read-only HTTP API (FastAPI) over the published snapshot: /api/analytics/..., "
+        "the report at /, documentation at /docs. Stops cleanly on Ctrl-C or SIGTERM.",
+        "chat-analytics serve --port 8000",
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, loopback only)"
+    )
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.set_defaults(handler=command_serve)
     return parser
 

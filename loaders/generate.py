@@ -218,6 +218,13 @@ def _open(path: Path, gzip_output: bool) -> TextIO:
     return path.open("w", encoding="utf-8")
 
 
+def planned_files(config: GeneratorConfig) -> list[str]:
+    """The names generate() writes: one file per day."""
+    suffix = ".jsonl.gz" if config.gzip_output else ".jsonl"
+    start = config.start_date()
+    return [f"events-{(start + timedelta(days=i)).isoformat()}{suffix}" for i in range(config.days)]
+
+
 def generate(config: GeneratorConfig, out_dir: Path) -> Manifest:
     rng = random.Random(config.seed)
     writer = _SessionWriter(rng, config.seed)

@@ -99,19 +99,36 @@ def previous_load_with_hash(
     return row[0] if row else None
 
 
-def next_load_time(con: duckdb.DuckDBPyConnection, paths: WarehousePaths) -> datetime:
+LOAD_TIME_FORMAT = "%Y%m%dT%H%M%S%f"
+
+
+def load_time_of(load_id: str) -> datetime | None:
+    """A load's commit time, from its id (None for the empty load)."""
+    try:
+        return datetime.strptime(load_id.split("-", 1)[0], LOAD_TIME_FORMAT)
+    except ValueError:
+        return None
+
+
+def latest_load_time(paths: WarehousePaths) -> datetime | None:
+    """The load time of the latest committed load, from the folder names alone."""
+    if not paths.loads.exists():
+        return None
+    times = [load_time_of(entry.name) for entry in paths.loads.iterdir()]
+    return max((t for t in times if t is not None), default=None)
+
+
+def next_load_time(paths: WarehousePaths) -> datetime:
     """A load time later than every committed load's, so load time is a safe watermark."""
     now = datetime.now(UTC).replace(tzinfo=None)
-    (latest,) = con.execute(
-        "select max(loaded_at) from read_parquet(?)", [paths.audit_glob()]
-    ).fetchone()
+    latest = latest_load_time(paths)
     if latest is not None and latest >= now:
         return latest + timedelta(microseconds=1)
     return now
 
 
 def new_load_id(load_time: datetime, file_sha256: str) -> str:
-    return load_time.strftime("%Y%m%dT%H%M%S%f") + "-" + file_sha256[:12]
+    return load_time.strftime(LOAD_TIME_FORMAT) + "-" + file_sha256[:12]
 
 
 def staging_folder(paths: WarehousePaths, load_id: str) -> Path:

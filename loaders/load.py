@@ -38,6 +38,7 @@ class LoadResult:
     records_conflicting: int = 0
     skipped_as_already_loaded: bool = False
     previous_load_id: str | None = None
+    quarantine_reasons: tuple[tuple[str, int], ...] = ()
 
     def summary(self) -> str:
         if self.skipped_as_already_loaded:
@@ -46,10 +47,14 @@ class LoadResult:
                 f"(load {self.previous_load_id})"
             )
         conflicting = f" ({self.records_conflicting:,} conflicting)" if self.records_conflicting else ""
+        reasons = ""
+        if self.quarantine_reasons:
+            counted = ", ".join(f"{reason} {count:,}" for reason, count in self.quarantine_reasons)
+            reasons = f" ({counted}; the records are in audit.quarantined_events, load {self.load_id})"
         return (
             f"{self.source_file}: read {self.records_read:,}, accepted {self.records_accepted:,}, "
             f"duplicate {self.records_duplicate:,}{conflicting}, "
-            f"quarantined {self.records_quarantined:,}"
+            f"quarantined {self.records_quarantined:,}{reasons}"
         )
 
 
@@ -184,10 +189,17 @@ def _load_one(
     started_at = datetime.now(UTC).replace(tzinfo=None)
     try:
         _read(batch, path, file_format, progress)
-        load_time = landing.next_load_time(batch.con, paths)
+        load_time = landing.next_load_time(paths)
         load_id = landing.new_load_id(load_time, content_hash)
         staged = landing.staging_folder(paths, load_id)
         counts = _land(batch, source_file, load_id, load_time, staged)
+        reasons = tuple(
+            (reason, int(count))
+            for reason, count in batch.con.execute(
+                "select reason, count(*) from classified where reason is not null "
+                "group by reason order by count(*) desc, reason"
+            ).fetchall()
+        )
         reached("audit_written")
         _write_audit(
             batch.con, staged, load_id, source_file, file_format, content_hash,
@@ -199,7 +211,7 @@ def _load_one(
         batch.con.execute("drop view if exists accepted")
         for table in ("raw_records", "classified", "duplicates"):
             batch.con.execute(f"drop table if exists {table}")
-    return LoadResult(source_file, load_id, *counts)
+    return LoadResult(source_file, load_id, *counts, quarantine_reasons=reasons)
 
 
 def _read(

@@ -1,6 +1,7 @@
 """The dbt project: where it lives, the command the build runs it with, and a manifest that
 follows its files (editing a model needs no manual `dbt parse`)."""
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -32,6 +33,15 @@ def _project_files() -> list[Path]:
         if root.exists():
             files += [p for p in root.rglob("*") if p.suffix in PROJECT_FILE_SUFFIXES]
     return files
+
+
+def project_digest() -> str:
+    """A digest of every file that shapes what a build produces (models, macros, seeds,
+    metric definitions, dbt_project.yml, profiles.yml): a build is due when it changes."""
+    digest = hashlib.sha256()
+    for path in sorted(_project_files()):
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
 
 
 def manifest_is_current() -> bool:

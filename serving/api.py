@@ -1,128 +1,377 @@
-"""A small read-only HTTP API over the serving snapshot (standard library only).
+"""The read-only HTTP API over the published snapshot (FastAPI, served by uvicorn).
 
-    GET /api/analytics/dashboard?start=YYYY-MM-DD&end=YYYY-MM-DD[&channel=&agent_version=]
-    GET /api/analytics/funnel?start=&end=[&channel=&agent_version=]
-    GET /api/analytics/ab-tests
-    GET /                      the HTML report (query parameters as for the dashboard;
-                               default: the last 30 days with data)
+    GET /api/analytics/dashboard       headline metrics, funnel, top fallback topics, A/B tests
+    GET /api/analytics/funnel          the funnel of a period
+    GET /api/analytics/ab-tests        every A/B test, every metric
+    GET /api/analytics/sessions        the sessions behind a number: filtered, sorted, paged
+    GET /api/analytics/sessions/{id}   one session: scores, exposures, event timeline (no text)
+    GET /                              the HTML report
+    GET /docs, /openapi.json           the API's documentation
 
-Read-only by construction: each request opens the serving file with a read-only DuckDB
-connection. 422 for invalid parameters, 503 while nothing is published.
+Every request opens the current snapshot read-only; every error is a JSON body.
 """
 
-import json
-from datetime import date, timedelta
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
-from urllib.parse import parse_qs, urlparse
+from collections.abc import Iterator
+from datetime import date
+from typing import Annotated, Any
+
+import duckdb
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loaders.paths import WarehousePaths
 
-from .dashboard import DashboardError, Slice, ab_tests, dashboard, data_range, funnel
+from . import dashboard as board
+from . import sessions as drill
 from .publish import SnapshotUnavailableError, connect_snapshot, current_snapshot, serving_link
 
-
-class ApiError(Exception):
-    def __init__(self, status: HTTPStatus, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+MAX_TEXT = 128  # characters of any text parameter; longer values are refused, never echoed
+MAX_URL_BYTES = 8 * 1024
+MAX_HEADER_BYTES = 16 * 1024
 
 
-def _parse_date(params: dict[str, list[str]], name: str, default: date | None) -> date:
-    values = params.get(name)
-    if not values:
-        if default is None:
-            raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, f"query parameter {name!r} is required")
-        return default
+# --- response models -----------------------------------------------------------------------
+
+class Period(BaseModel):
+    start: date = Field(description="First session date of the period (UTC), inclusive.")
+    end: date = Field(description="Last session date of the period (UTC), inclusive.")
+
+
+class Metrics(BaseModel):
+    total_sessions: int = Field(description="Sessions that started in the period.")
+    avg_session_duration_seconds: float | None = Field(description="Mean session duration (s).")
+    avg_messages_per_session: float | None = Field(description="User messages per session.")
+    resolution_rate: float | None = Field(description="1 - escalation rate.")
+    escalation_rate: float | None = Field(description="Escalated sessions / sessions.")
+    fallback_rate: float | None = Field(description="Fallback events per user message.")
+    conversion_rate: float | None = Field(description="Converted sessions / sessions.")
+    avg_first_response_ms: float | None = Field(description="Mean first response (ms).")
+    avg_satisfaction_score: float | None = Field(description="Mean session rating (1-5).")
+
+
+class FunnelStep(BaseModel):
+    name: str = Field(description="The step's name (funnel_steps seed).")
+    sessionCount: int = Field(description="Sessions that reached the step, in time order.")
+    dropoffRate: float | None = Field(
+        description="Percent of the previous step's sessions that did not reach this one; "
+        "null for the first step.")
+
+
+class Topic(BaseModel):
+    topic: str = Field(description="Fallback topic (topic, else intent, lower-cased).")
+    count: int = Field(description="fallback_triggered events with the topic.")
+
+
+class Arm(BaseModel):
+    variant: str
+    is_control: bool | None
+    exposed_sessions: int | None = Field(description="Uncontaminated sessions exposed.")
+    units: int | None = Field(description="Of those, sessions with the metric defined.")
+    mean: float | None
+    ci_low: float | None
+    ci_high: float | None
+    abs_diff: float | None = Field(description="Mean minus the control's mean.")
+    abs_diff_ci_low: float | None
+    abs_diff_ci_high: float | None
+    rel_lift: float | None = Field(description="abs_diff / the control's mean.")
+    rel_lift_ci_low: float | None
+    rel_lift_ci_high: float | None
+    p_value: float | None = Field(description="Two-sided Welch t-test against the control.")
+    always_valid_p_value: float | None = Field(description="mSPRT p-value, safe to read daily.")
+    chance_to_win: float | None
+    is_significant: bool | None
+    minimum_detectable_effect: float | None
+    enough_data: bool | None
+    additional_sessions_per_arm: float | None = Field(
+        description="About how many more sessions each arm needs before enough_data.")
+    is_higher_better: bool | None = Field(description="Which way is better (null: neither).")
+
+
+class AbTest(BaseModel):
+    test_name: str
+    control_variant: str | None
+    srm_p_value: float | None = Field(description="Sample-ratio mismatch chi-square p-value.")
+    srm_status: str = Field(description="`mismatch` below the SRM cut-off, else `ok`.")
+    contamination_rate: float | None
+    metric: str = Field(description="The primary metric, whose arms `variants` lists.")
+    variants: list[Arm]
+    metrics: dict[str, list[Arm]] = Field(description="Every A/B metric's arms.")
+
+
+class Filters(BaseModel):
+    channel: str | None
+    agent_version: str | None
+
+
+class DashboardResponse(BaseModel):
+    period: Period
+    metrics: Metrics
+    funnel: list[FunnelStep]
+    top_fallback_topics: list[Topic]
+    ab_tests: list[AbTest]
+    filters: Filters | None = None
+
+
+class FunnelResponse(BaseModel):
+    period: Period
+    funnel: list[FunnelStep]
+
+
+class AbTestsResponse(BaseModel):
+    ab_tests: list[AbTest]
+
+
+class SessionSummary(BaseModel):
+    session_id: str
+    session_date: date
+    channel: str
+    agent_version: str | None
+    session_started_at: Any
+    session_ended_at: Any
+    duration_seconds: float
+    user_messages: int
+    agent_messages: int
+    first_response_ms: int | None
+    fallback_count: int
+    is_escalated: bool
+    is_converted: bool
+    rating: int | None
+    has_feedback: bool
+    flows_started: int
+    flows_completed: int
+    tool_calls: int
+    tool_failures: int
+    resolution_score: float | None
+    efficiency_score: float | None
+    sentiment_score: float | None
+    goal_completion_score: float | None
+    overall_score: float | None
+
+
+class SessionListResponse(BaseModel):
+    sessions: list[SessionSummary]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null at the end.")
+    sort: str
+    limit: int
+
+
+class TimelineEvent(BaseModel):
+    event_id: str
+    event_type: str
+    timestamp: Any
+    properties: dict[str, Any] = Field(description="The event's properties without message text.")
+
+
+class Exposure(BaseModel):
+    test_name: str
+    variant: str
+    first_exposed_at: Any
+    is_contaminated: bool
+
+
+class SessionDetailResponse(BaseModel):
+    session: dict[str, Any]
+    scores: dict[str, float | None]
+    exposures: list[Exposure]
+    timeline: list[TimelineEvent]
+
+
+# --- parameters ------------------------------------------------------------------------------
+
+Text = Annotated[str | None, Query(max_length=MAX_TEXT)]
+
+
+def _period(start: date, end: date, channel: str | None, agent_version: str | None) -> board.Slice:
     try:
-        return date.fromisoformat(values[0])
-    except ValueError:
-        raise ApiError(
-            HTTPStatus.UNPROCESSABLE_ENTITY, f"{name}={values[0]!r} is not a date (YYYY-MM-DD)"
-        ) from None
+        return board.Slice(start, end, channel, agent_version)
+    except board.DashboardError as error:
+        raise HTTPException(422, str(error)) from None
 
 
-def _slice(params: dict[str, list[str]], con: Any, required: bool) -> Slice:
-    first, last = data_range(con)
-    default_end = None if required else last
-    default_start = None if required else (max(first, last - timedelta(days=29)) if last else None)
-    start = _parse_date(params, "start", default_start)
-    end = _parse_date(params, "end", default_end)
-    channel = params.get("channel", [None])[0]
-    agent_version = params.get("agent_version", [None])[0]
-    try:
-        return Slice(start, end, channel, agent_version)
-    except DashboardError as error:
-        raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
+def _dates_in_reach(*dates: date | None) -> None:
+    for value in dates:
+        if value is not None and not board.EARLIEST_DATE <= value <= board.LATEST_DATE:
+            raise HTTPException(
+                422, f"dates must lie within {board.EARLIEST_DATE} .. {board.LATEST_DATE}")
 
 
-def handle(paths: WarehousePaths, path: str, query: str) -> tuple[HTTPStatus, str, bytes]:
-    params = parse_qs(query)
-    if current_snapshot(paths) is None:
-        raise ApiError(
-            HTTPStatus.SERVICE_UNAVAILABLE,
-            "the warehouse has not been built yet; run `chat-analytics build`",
-        )
-    try:
-        con = connect_snapshot(paths)
-    except SnapshotUnavailableError as error:
-        raise ApiError(HTTPStatus.INTERNAL_SERVER_ERROR, str(error)) from None
-    with con:
+# --- the application -------------------------------------------------------------------------
+
+def create_app(paths: WarehousePaths | None = None) -> FastAPI:
+    paths = paths or WarehousePaths.from_env()
+    app = FastAPI(
+        title="Chat analytics API",
+        description="Read-only metrics of the published warehouse snapshot.",
+        version="1.0",
+    )
+
+    def snapshot() -> Iterator[duckdb.DuckDBPyConnection]:
+        if current_snapshot(paths) is None:
+            raise HTTPException(503, "the warehouse has not been built yet; run `chat-analytics build`")
         try:
-            if path == "/api/analytics/dashboard":
-                body: Any = dashboard(con, _slice(params, con, required=True))
-            elif path == "/api/analytics/funnel":
-                period = _slice(params, con, required=True)
-                body = {"period": {"start": str(period.start), "end": str(period.end)},
-                        "funnel": funnel(con, period)}
-            elif path == "/api/analytics/ab-tests":
-                body = {"ab_tests": ab_tests(con)}
-            elif path in ("/", "/index.html"):
-                from .report import render_html, report_data
+            con = connect_snapshot(paths)
+        except SnapshotUnavailableError as error:
+            raise HTTPException(500, str(error)) from None
+        try:
+            yield con
+        finally:
+            con.close()
 
-                page = render_html(report_data(con, _slice(params, con, required=False)))
-                return HTTPStatus.OK, "text/html; charset=utf-8", page.encode()
-            else:
-                raise ApiError(HTTPStatus.NOT_FOUND, f"no such endpoint: {path}")
-        except DashboardError as error:
-            raise ApiError(HTTPStatus.UNPROCESSABLE_ENTITY, str(error)) from None
-    return HTTPStatus.OK, "application/json", json.dumps(body, default=str).encode()
+    Snapshot = Annotated[duckdb.DuckDBPyConnection, Depends(snapshot)]
+    router = APIRouter(prefix="/api/analytics")
+
+    @router.get("/dashboard", response_model=DashboardResponse, summary="The dashboard of a period")
+    def get_dashboard(
+        con: Snapshot,
+        start: Annotated[date, Query(description="First session date, YYYY-MM-DD.")],
+        end: Annotated[date, Query(description="Last session date, YYYY-MM-DD.")],
+        channel: Text = None,
+        agent_version: Text = None,
+    ) -> Any:
+        try:
+            return board.dashboard(con, _period(start, end, channel, agent_version))
+        except board.DashboardError as error:
+            raise HTTPException(422, str(error)) from None
+
+    @router.get("/funnel", response_model=FunnelResponse, summary="The funnel of a period")
+    def get_funnel(
+        con: Snapshot,
+        start: date,
+        end: date,
+        channel: Text = None,
+        agent_version: Text = None,
+        funnel: Annotated[str, Query(max_length=MAX_TEXT)] = "default",
+    ) -> Any:
+        period = _period(start, end, channel, agent_version)
+        try:
+            board.validate_filters(con, period)
+        except board.DashboardError as error:
+            raise HTTPException(422, str(error)) from None
+        return {"period": {"start": start, "end": end}, "funnel": board.funnel(con, period, funnel)}
+
+    @router.get("/ab-tests", response_model=AbTestsResponse, summary="Every A/B test")
+    def get_ab_tests(con: Snapshot) -> Any:
+        return {"ab_tests": board.ab_tests(con)}
+
+    @router.get("/sessions", response_model=SessionListResponse, summary="Sessions behind a number")
+    def get_sessions(
+        con: Snapshot,
+        start: date | None = None,
+        end: date | None = None,
+        channel: Text = None,
+        agent_version: Text = None,
+        escalated: bool | None = None,
+        converted: bool | None = None,
+        fallback_topic: Text = None,
+        test_name: Text = None,
+        variant: Text = None,
+        min_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+        max_score: Annotated[float | None, Query(ge=0, le=100)] = None,
+        sort: Annotated[str, Query(
+            pattern="^-?(started_at|duration|overall_score|user_messages)$",
+            description="started_at, duration, overall_score or user_messages; - for descending.",
+        )] = "-started_at",
+        limit: Annotated[int, Query(ge=1, le=drill.MAX_PAGE)] = 50,
+        cursor: Annotated[str | None, Query(max_length=512)] = None,
+    ) -> Any:
+        _dates_in_reach(start, end)
+        filters = drill.SessionFilters(
+            start, end, channel, agent_version, escalated, converted, fallback_topic, test_name,
+            variant, min_score, max_score,
+        )
+        try:
+            page = drill.list_sessions(con, filters, sort, limit, cursor)
+        except drill.SessionQueryError as error:
+            raise HTTPException(422, str(error)) from None
+        return {"sessions": page.sessions, "next_cursor": page.next_cursor, "sort": page.sort,
+                "limit": page.limit}
+
+    @router.get(
+        "/sessions/{session_id}", response_model=SessionDetailResponse, summary="One session",
+    )
+    def get_session(
+        con: Snapshot, session_id: Annotated[str, Path(max_length=MAX_TEXT)],
+    ) -> Any:
+        detail = drill.session_detail(con, paths, session_id)
+        if detail is None:
+            raise HTTPException(404, "no such session")
+        return detail
+
+    app.include_router(router)
+
+    @app.get("/", response_class=HTMLResponse, summary="The HTML report")
+    def report(
+        con: Snapshot,
+        start: date | None = None,
+        end: date | None = None,
+        channel: Text = None,
+        agent_version: Text = None,
+    ) -> HTMLResponse:
+        from .report import default_period, render_html, report_data
+
+        _dates_in_reach(start, end)
+        first, last = board.data_range(con)
+        if last is None:
+            raise HTTPException(503, "the published snapshot holds no sessions yet")
+        default = default_period(first, end or last)
+        start, end = start or default.start, end or default.end
+        try:
+            data = report_data(con, _period(start, end, channel, agent_version))
+        except board.DashboardError as error:
+            raise HTTPException(422, str(error)) from None
+        return HTMLResponse(render_html(data))
+
+    _install_error_handling(app)
+    return app
 
 
-def make_handler(paths: WarehousePaths) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "chat-analytics"
+def _install_error_handling(app: FastAPI) -> None:
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"detail": error.detail}, status_code=error.status_code,
+                            headers=getattr(error, "headers", None))
 
-        def do_GET(self) -> None:
-            url = urlparse(self.path)
-            try:
-                status, content_type, body = handle(paths, url.path, url.query)
-            except ApiError as error:
-                status, content_type = error.status, "application/json"
-                body = json.dumps({"detail": str(error)}).encode()
-            except Exception as error:  # every error answers as JSON, never a dropped connection
-                status, content_type = HTTPStatus.INTERNAL_SERVER_ERROR, "application/json"
-                body = json.dumps({"detail": f"internal error: {type(error).__name__}"}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # Name the parameter and the rule; never echo what was sent (it may be long or hostile).
+        detail = [
+            {"parameter": ".".join(str(part) for part in problem["loc"][1:]) or problem["loc"][0],
+             "location": problem["loc"][0], "message": problem["msg"]}
+            for problem in error.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
 
-        def log_message(self, format: str, *args: Any) -> None:
-            return
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"internal error ({type(error).__name__})"}, status_code=500)
 
-    return Handler
+    @app.middleware("http")
+    async def bounded_requests(request: Request, call_next: Any) -> Any:
+        target = request.scope.get("raw_path", b"") + b"?" + request.scope.get("query_string", b"")
+        if len(target) > MAX_URL_BYTES:
+            return JSONResponse({"detail": f"URL longer than {MAX_URL_BYTES} bytes"}, status_code=414)
+        header_bytes = sum(len(k) + len(v) for k, v in request.scope.get("headers", []))
+        if header_bytes > MAX_HEADER_BYTES:
+            return JSONResponse(
+                {"detail": f"request headers larger than {MAX_HEADER_BYTES} bytes"}, status_code=431)
+        return await call_next(request)
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, paths: WarehousePaths | None = None) -> None:
+    import uvicorn
+
     paths = paths or WarehousePaths.from_env()
-    server = ThreadingHTTPServer((host, port), make_handler(paths))
-    print(f"serving {serving_link(paths)} on http://{host}:{server.server_port}", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+    print(f"serving {serving_link(paths)} on http://{host}:{port} (docs at /docs)", flush=True)
+    uvicorn.run(
+        create_app(paths),
+        host=host,
+        port=port,
+        server_header=False,
+        log_level="warning",
+        # room for a URL or headers over our limits, so that they get a JSON 414 / 431
+        h11_max_incomplete_event_size=4 * MAX_HEADER_BYTES,
+        timeout_graceful_shutdown=10,
+    )

@@ -40,7 +40,7 @@ AB_RESULT_COLUMNS = (
     "variant", "is_control", "exposed_sessions", "units", "mean", "ci_low", "ci_high",
     "abs_diff", "abs_diff_ci_low", "abs_diff_ci_high", "rel_lift", "rel_lift_ci_low",
     "rel_lift_ci_high", "p_value", "always_valid_p_value", "chance_to_win", "is_significant",
-    "minimum_detectable_effect", "enough_data",
+    "minimum_detectable_effect", "enough_data", "additional_sessions_per_arm", "is_higher_better",
 )
 # The earliest and latest dates a period may name: DuckDB's dates go further, but no chat
 # event can lie outside these.

@@ -65,6 +65,11 @@ class SemanticLayer:
     def label(self, name: str) -> str:
         return self.metric(name).label or name
 
+    def meta(self, name: str) -> dict[str, Any]:
+        """The metric's presentation hints: `unit` and which way is `better` (up, down, none)."""
+        config = self.metric(name).config
+        return dict(config.meta) if config is not None and config.meta else {}
+
     @lru_cache(maxsize=256)  # noqa: B019  one layer per published manifest, kept for its life
     def sql(self, query: MetricQuery, filters: frozenset[str]) -> str:
         """The query's SQL, with ``$name`` parameters for the given filters."""

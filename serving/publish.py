@@ -47,6 +47,17 @@ class BuildRecord:
     run_id: str
     started_at: datetime
     full_refresh: bool
+    project_digest: str = ""
+
+
+@dataclass(frozen=True)
+class PublishedBuild:
+    """What the current snapshot covers: loads up to `landed_until`, built from the dbt
+    project whose files hash to `project_digest`."""
+
+    landed_until: datetime | None
+    project_digest: str
+    published_at: datetime
 
 
 def serving_link(paths: WarehousePaths) -> Path:
@@ -83,19 +94,25 @@ def connect_snapshot(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def published_landed_until(paths: WarehousePaths) -> datetime | None:
-    """The load-time bound of the latest published build (None: none, or none recorded)."""
+def latest_published_build(paths: WarehousePaths) -> PublishedBuild | None:
+    """The build the current snapshot comes from (None before the first publish)."""
     if current_snapshot(paths) is None:
         return None
     with connect_snapshot(paths) as con:
-        recorded = con.execute(
-            "select count(*) from duckdb_tables() where database_name = ? "
-            "and schema_name = 'audit' and table_name = 'build_history'",
-            [CATALOG],
-        ).fetchone()[0]
-        if not recorded:
+        cursor = con.execute("select * from audit.build_history order by published_at desc limit 1")
+        row = cursor.fetchone()
+        if row is None:
             return None
-        return con.execute("select max(landed_until) from audit.build_history").fetchone()[0]
+        record = dict(zip([c[0] for c in cursor.description], row, strict=True))
+    return PublishedBuild(
+        record["landed_until"], record.get("project_digest") or "", record["published_at"]
+    )
+
+
+def published_landed_until(paths: WarehousePaths) -> datetime | None:
+    """The load-time bound of the latest published build (None: nothing published)."""
+    build = latest_published_build(paths)
+    return build.landed_until if build else None
 
 
 def publish(paths: WarehousePaths, build: BuildRecord) -> dict[str, int]:
@@ -160,6 +177,7 @@ def _record_build(
             run_id varchar,
             landed_until timestamp,
             full_refresh boolean,
+            project_digest varchar,
             started_at timestamp,
             published_at timestamp
         )
@@ -172,14 +190,17 @@ def _record_build(
             "and schema_name = 'audit' and table_name = 'build_history'"
         ).fetchone()[0]
         if has_history:
-            con.execute("insert into audit.build_history select * from previous.audit.build_history")
+            con.execute(
+                "insert into audit.build_history by name select * from previous.audit.build_history"
+            )
         con.execute("detach previous")
     con.execute(
         """
         insert into audit.build_history
-        select ?, (select landed_until from warehouse.audit.build_window), ?, ?, ?
+        select ?, (select landed_until from warehouse.audit.build_window), ?, ?, ?, ?
         """,
-        [build.run_id, build.full_refresh, build.started_at, datetime.now(UTC).replace(tzinfo=None)],
+        [build.run_id, build.full_refresh, build.project_digest, build.started_at,
+         datetime.now(UTC).replace(tzinfo=None)],
     )
 
 

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,22 @@ def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     return result
+
+
+@pytest.fixture(scope="session")
+def published(tmp_path_factory) -> WarehousePaths:
+    """Nine days of generated traffic, built and published once for every test that reads it."""
+    from loaders.generate import GeneratorConfig, generate
+
+    paths = WarehousePaths(tmp_path_factory.mktemp("published") / "warehouse")
+    previous = os.environ.get(HOME_ENV)
+    os.environ[HOME_ENV] = str(paths.home)
+    start = datetime.now(UTC).date() - timedelta(days=10)
+    generate(GeneratorConfig(days=9, sessions_per_day=80, seed=11, start=start), paths.inbox / "gen")
+    settle(paths.inbox)
+    assert build(paths) == 0
+    yield paths
+    if previous is None:
+        os.environ.pop(HOME_ENV, None)
+    else:
+        os.environ[HOME_ENV] = previous

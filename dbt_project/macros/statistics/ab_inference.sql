@@ -82,7 +82,8 @@ ab_enough as (
                 {%- endfor %}
                 else exposed_sessions
             end
-        ) as smallest_arm
+        ) as smallest_arm,
+        sum(sum_value) / nullif(sum(n), 0.0e0) as pooled_mean
     from ab_moments
     where weight is not null
     group by {{ keys | join(', ') }}, metric
@@ -253,6 +254,18 @@ inference as (
             end,
             false
         ) as enough_data,
+        {#- how many more sessions each arm needs before enough_data: the missing successes
+            at the pooled rate, or the missing exposed sessions -#}
+        case
+            {%- for metric in ab_metrics() if metric.enough == 'successes' %}
+            when ab_tested.metric = '{{ metric.name }}'
+                then ceil(
+                    greatest({{ var('ab_min_successes') }} - ab_enough.smallest_arm, 0.0e0)
+                    / nullif(ab_enough.pooled_mean, 0.0e0)
+                )
+            {%- endfor %}
+            else greatest({{ var('ab_min_exposed_sessions') }} - ab_enough.smallest_arm, 0.0e0)
+        end as additional_sessions_per_arm,
         ab_srm.arm_count as srm_arms,
         {{ chi_square_sf_from_parts(
             'ab_srm.srm_chi_square', 'ab_srm.arm_count - 1', 'ab_srm.srm_sqrt', 'ab_srm.srm_normal_tail'

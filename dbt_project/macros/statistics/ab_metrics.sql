@@ -1,8 +1,9 @@
 {#-
     The A/B test metrics, defined once: each session's value (NULL: the metric is not defined
-    for the session), whether it is binary (variance p(1 - p)), and the data an arm needs
-    before its verdict counts (`enough_data`): successes for conversion, exposed sessions
-    otherwise. Every A/B model and test reads this list.
+    for the session), whether it is binary (variance p(1 - p)), the data an arm needs before
+    its verdict counts (`enough_data`): successes for conversion, exposed sessions otherwise,
+    and which way is better (none: neither, as for the number of messages). Every A/B model
+    and test reads this list.
 -#}
 {% macro ab_metrics() -%}
     {{ return([
@@ -11,24 +12,28 @@
             'value': 'case when sessions.is_converted then 1.0e0 else 0.0e0 end',
             'is_binary': true,
             'enough': 'successes',
+            'higher_is_better': true,
         },
         {
             'name': 'resolution_rate',
             'value': 'case when sessions.is_escalated then 0.0e0 else 1.0e0 end',
             'is_binary': true,
             'enough': 'exposed',
+            'higher_is_better': true,
         },
         {
             'name': 'avg_satisfaction',
             'value': 'cast(sessions.rating as double)',
             'is_binary': false,
             'enough': 'exposed',
+            'higher_is_better': true,
         },
         {
             'name': 'user_messages',
             'value': 'cast(sessions.user_messages as double)',
             'is_binary': false,
             'enough': 'exposed',
+            'higher_is_better': none,
         },
     ]) }}
 {%- endmacro %}
@@ -47,7 +52,9 @@
 {#- One row per A/B metric: the grid every arm's statistics are reported on. -#}
 {% macro ab_metric_rows() -%}
     {%- for metric in ab_metrics() %}
-    select '{{ metric.name }}' as metric
+    select
+        '{{ metric.name }}' as metric,
+        {{ 'null' if metric.higher_is_better is none else metric.higher_is_better }} as is_higher_better
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 {%- endmacro %}

@@ -1,12 +1,13 @@
-from datetime import UTC, timedelta
+from datetime import UTC
 
 import dagster as dg
 
 from orchestration.defs.transformation.assets import dbt_models
+from orchestration.project import project_digest
 from orchestration.resources import BuildLockResource, WarehouseResource
-from serving.dashboard import Slice, data_range
+from serving.dashboard import data_range
 from serving.publish import BuildRecord, connect_snapshot, publish, serving_link
-from serving.report import markdown_summary, report_data, write_report
+from serving.report import default_period, markdown_summary, report_data, write_report
 
 
 def _build_record(context: dg.AssetExecutionContext) -> BuildRecord:
@@ -15,7 +16,9 @@ def _build_record(context: dg.AssetExecutionContext) -> BuildRecord:
     if started is not None and started.tzinfo is not None:
         started = started.astimezone(UTC).replace(tzinfo=None)
     dbt_config = context.run.run_config.get("ops", {}).get("dbt_models", {}).get("config", {})
-    return BuildRecord(context.run.run_id, started, bool(dbt_config.get("full_refresh", False)))
+    return BuildRecord(
+        context.run.run_id, started, bool(dbt_config.get("full_refresh", False)), project_digest()
+    )
 
 
 @dg.asset(
@@ -60,9 +63,10 @@ def html_report(
         first, last = data_range(con)
         if last is None:
             return dg.MaterializeResult(metadata={"summary": dg.MetadataValue.md("No sessions yet.")})
-        period = Slice(max(first, last - timedelta(days=29)), last)
-        data = report_data(con, period)
-    target = write_report(data, paths.home / "reports" / "latest.html")
+        data = report_data(con, default_period(first, last))
+    reports = paths.home / "reports"
+    reports.mkdir(exist_ok=True)
+    target = write_report(data, reports / "latest.html")
     context.log.info(f"wrote {target}")
     return dg.MaterializeResult(
         metadata={
