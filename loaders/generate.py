@@ -33,7 +33,17 @@ FALLBACK_TOPICS = (
     "promo code", "language", "other",
 )
 FLOWS = ("onboarding", "checkout", "troubleshooting")
-TOOLS = ("search_kb", "lookup_order", "create_ticket")
+# Each tool fails and lags in its own way: (failure probability, lognormal mu, sigma) in ms.
+TOOLS = {
+    "search_kb": (0.03, 5.3, 0.5),
+    "lookup_order": (0.08, 6.4, 0.7),
+    "create_ticket": (0.16, 7.2, 0.9),
+}
+# Price per 1,000 tokens (in, out) by agent version: newer versions are cheaper to run.
+TOKEN_PRICES = {"v1.0": (0.003, 0.006), "v1.1": (0.0025, 0.005), "v2.0": (0.001, 0.002)}
+# A user comes back within RETURN_DAYS days with these odds: more often when the problem was
+# not solved (an escalation, or nothing to show for it).
+RETURN_IF_UNRESOLVED, RETURN_IF_RESOLVED, RETURN_DAYS = 0.35, 0.12, 6
 EXPERIMENT = "greeting_test"
 EXPERIMENT_VARIANTS = ("control", "treatment")
 BASE_CONVERSION = 0.10
@@ -118,11 +128,11 @@ class _SessionWriter:
         return record
 
     def session(
-        self, session_number: int, started: datetime, version: str
-    ) -> list[dict[str, Any]]:
+        self, session_number: int, started: datetime, version: str, user_id: str | None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The session's events, and whether its problem was solved."""
         rng = self.rng
         session_id = f"s{self.seed}-{session_number:08d}"
-        user_id = None if rng.random() < 0.1 else f"u{rng.randint(1, 5000):05d}"
         channel = _pick(rng, CHANNELS)
         variant = assign_variant(session_id, EXPERIMENT, EXPERIMENT_VARIANTS)
         base = {"agent_version": version}
@@ -145,10 +155,12 @@ class _SessionWriter:
         for _ in range(turns):
             add("message_sent", rng.uniform(3, 60), text="user message")
             if rng.random() < 0.15:
-                tool_ms = rng.randint(50, 3000)
+                tool = rng.choice(list(TOOLS))
+                failure_p, mu, sigma = TOOLS[tool]
                 add(
-                    "tool_called", 0.2, tool_name=rng.choice(TOOLS),
-                    success=rng.random() < 0.9, duration_ms=tool_ms,
+                    "tool_called", 0.2, tool_name=tool,
+                    success=rng.random() >= failure_p,
+                    duration_ms=int(rng.lognormvariate(mu, sigma)),
                 )
             if rng.random() < 0.08 + (0.04 if version == "v1.0" else 0):
                 fallbacks += 1
@@ -156,8 +168,17 @@ class _SessionWriter:
                 key = "topic" if rng.random() < 0.8 else "intent"
                 value = topic.upper() if rng.random() < 0.1 else topic
                 add("fallback_triggered", 0.1, **{key: f" {value} "})
-            latency = int(rng.lognormvariate(6.5, 0.6))
-            add("message_received", latency / 1000, text="agent reply", latency_ms=latency)
+            # long-tailed: mostly around 700 ms, now and then many seconds
+            tail = rng.paretovariate(1.5) if rng.random() < 0.04 else 1.0
+            latency = int(rng.lognormvariate(6.5, 0.6) * tail)
+            tokens_in = 150 + 40 * len(events) + int(rng.lognormvariate(4, 0.8))
+            tokens_out = int(rng.lognormvariate(4.8, 0.6))
+            price_in, price_out = TOKEN_PRICES[version]
+            add(
+                "message_received", latency / 1000, text="agent reply", latency_ms=latency,
+                tokens_in=tokens_in, tokens_out=tokens_out,
+                cost_usd=round((tokens_in * price_in + tokens_out * price_out) / 1000, 6),
+            )
         flow_completed = False
         if rng.random() < 0.4:
             flow = rng.choice(FLOWS)
@@ -169,11 +190,13 @@ class _SessionWriter:
             else:
                 add("flow_abandoned", rng.uniform(5, 120), flow_name=flow, step="step_2")
         escalation_p = 0.04 + 0.15 * min(fallbacks, 2)
-        if rng.random() < escalation_p:
+        escalated = rng.random() < escalation_p
+        if escalated:
             add("escalation_requested", rng.uniform(1, 30), reason="user_request")
         conversion_p = BASE_CONVERSION * (1 + TREATMENT_LIFT if variant == "treatment" else 1)
         conversion_p *= 1.8 if flow_completed else 1
-        if rng.random() < conversion_p:
+        converted = rng.random() < conversion_p
+        if converted:
             add("conversion", rng.uniform(1, 60), goal="purchase", value=round(rng.uniform(5, 200), 2))
         messages = sum(e["event_type"] in ("message_sent", "message_received") for e in events)
         if messages > 3 and rng.random() < 0.2:
@@ -186,7 +209,7 @@ class _SessionWriter:
                 thumbs="up" if rng.random() < 0.7 else "down")
         if rng.random() < 0.85:
             add("session_end", rng.uniform(1, 10))
-        return events
+        return events, not escalated and (converted or flow_completed)
 
 
 def _broken_records(rng: random.Random, count: int, day: date) -> Iterator[str]:
@@ -240,6 +263,10 @@ def generate(config: GeneratorConfig, out_dir: Path) -> Manifest:
     )
     # Records due in a later day's file: (file day index, line).
     carried: dict[int, list[str]] = {}
+    # Users due back on a later day: (day index, [user ids]).
+    returning: dict[int, list[str]] = {}
+    # a pool so large that a user seldom comes back by chance: returns are the ones drawn below
+    users = max(1000, config.sessions_per_day * config.days * 3)
     session_number = 0
     suffix = ".jsonl.gz" if config.gzip_output else ".jsonl"
     for day_index in range(config.days):
@@ -248,13 +275,22 @@ def generate(config: GeneratorConfig, out_dir: Path) -> Manifest:
         expected = config.sessions_per_day * WEEKDAY_FACTORS[day.weekday()]
         sessions_today = max(1, round(rng.gauss(expected, expected**0.5)))
         lines: list[str] = carried.pop(day_index, [])
-        for _ in range(sessions_today):
+        due_back = returning.pop(day_index, [])
+        for number in range(sessions_today):
             session_number += 1
             hour = rng.choices(range(24), HOUR_WEIGHTS)[0]
             started = datetime(day.year, day.month, day.day, hour, tzinfo=UTC) + timedelta(
                 seconds=rng.uniform(0, 3600)
             )
-            for event in writer.session(session_number, started, _pick(rng, versions)):
+            if number < len(due_back):
+                user_id: str | None = due_back[number]
+            else:
+                user_id = None if rng.random() < 0.1 else f"u{config.seed}-{rng.randint(1, users):06d}"
+            events, solved = writer.session(session_number, started, _pick(rng, versions), user_id)
+            come_back = RETURN_IF_RESOLVED if solved else RETURN_IF_UNRESOLVED
+            if user_id is not None and rng.random() < come_back:
+                returning.setdefault(day_index + rng.randint(1, RETURN_DAYS), []).append(user_id)
+            for event in events:
                 line = json.dumps(event, ensure_ascii=False)
                 manifest.unique_events += 1
                 is_late = rng.random() < config.late_rate and day_index + 1 < config.days

@@ -11,6 +11,7 @@ from typing import Any
 import duckdb
 
 from .metrics import MetricQuery, SemanticLayer, semantic_layer
+from .sketch import percentiles
 
 # The dashboard's keys and the metrics behind them.
 HEADLINE_METRICS = {
@@ -24,7 +25,32 @@ HEADLINE_METRICS = {
     "avg_first_response_ms": "avg_first_response_ms",
     "avg_satisfaction_score": "avg_satisfaction_score",
 }
+# Beyond the nine: the outcome ladder and cost, in the same `metrics` block.
+LADDER_METRICS = {
+    "containment_rate": "containment_rate",
+    "confirmed_resolution_rate": "confirmed_resolution_rate",
+    "verified_resolution_rate": "verified_resolution_rate",
+    "total_cost_usd": "total_cost_usd",
+    "cost_per_session": "cost_per_session",
+    "cost_per_resolved_session": "cost_per_resolved_session",
+}
+METRICS = {**HEADLINE_METRICS, **LADDER_METRICS}
 HEADLINES = MetricQuery(tuple(HEADLINE_METRICS.values()))
+ALL_METRICS = MetricQuery(tuple(METRICS.values()))
+LATENCY = MetricQuery(
+    ("latency_samples",),
+    group_by=("latency_cell__latency_kind", "latency_cell__bucket", "latency_cell__bucket_value_ms"),
+    dimensions=(("channel", "latency_cell__channel"), ("agent_version", "latency_cell__agent_version")),
+)
+LATENCY_KINDS = ("first_response", "agent_message")
+TOOLS = MetricQuery(
+    ("tool_calls", "tool_failures", "tool_failure_rate"),
+    group_by=("tool_day__tool_name",),
+    order_by=("-tool_failures", "tool_day__tool_name"),
+    limit=10,
+    dimensions=(("channel", "tool_day__channel"), ("agent_version", "tool_day__agent_version")),
+)
+USERS = MetricQuery(("active_users", "new_users", "returning_users"))
 FUNNEL = MetricQuery(
     ("funnel_sessions", "funnel_dropoff_rate"),
     group_by=("funnel_step__step_order", "funnel_step__step_name"),
@@ -107,8 +133,8 @@ def validate_filters(con: duckdb.DuckDBPyConnection, period: Slice) -> None:
 
 def period_metrics(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]:
     layer = semantic_layer(con)
-    [row] = layer.query(con, HEADLINES, **period.values()) or [{}]
-    metrics = {key: row.get(metric) for key, metric in HEADLINE_METRICS.items()}
+    [row] = layer.query(con, ALL_METRICS, **period.values()) or [{}]
+    metrics = {key: row.get(metric) for key, metric in METRICS.items()}
     metrics["total_sessions"] = int(metrics["total_sessions"] or 0)
     return {key: float(value) if isinstance(value, float | int) and key != "total_sessions" else value
             for key, value in metrics.items()}
@@ -137,6 +163,33 @@ def funnel(con: duckdb.DuckDBPyConnection, period: Slice, funnel_name: str = "de
 def top_fallback_topics(con: duckdb.DuckDBPyConnection, period: Slice) -> list:
     rows = semantic_layer(con).query(con, TOP_TOPICS, **period.values())
     return [{"topic": row["fallback__topic"], "count": int(row["topic_fallbacks"])} for row in rows]
+
+
+def latency(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]:
+    """p50 / p90 / p99 (ms) of the first response and of agent messages, from the sketches."""
+    rows = semantic_layer(con).query(con, LATENCY, **period.values())
+    by_kind: dict[str, list] = {}
+    for row in rows:
+        by_kind.setdefault(row["latency_cell__latency_kind"], []).append(
+            (int(row["latency_cell__bucket"]), row["latency_cell__bucket_value_ms"],
+             int(row["latency_samples"]))
+        )
+    return {kind: percentiles(by_kind.get(kind, [])) for kind in LATENCY_KINDS}
+
+
+def tools(con: duckdb.DuckDBPyConnection, period: Slice) -> list[dict[str, Any]]:
+    """The tools that failed most often in the period."""
+    return [
+        {"tool": row["tool_day__tool_name"], "calls": int(row["tool_calls"]),
+         "failures": int(row["tool_failures"]), "failure_rate": row["tool_failure_rate"]}
+        for row in semantic_layer(con).query(con, TOOLS, **period.values())
+    ]
+
+
+def users(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]:
+    """Active, new and returning users of the period (users span channels: not sliced)."""
+    [row] = semantic_layer(con).query(con, USERS, start=period.start, end=period.end)
+    return {key: int(row[key] or 0) for key in USERS.metrics}
 
 
 def ab_tests(con: duckdb.DuckDBPyConnection) -> list[dict]:
@@ -184,6 +237,9 @@ def dashboard(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]:
         "funnel": funnel(con, period),
         "top_fallback_topics": top_fallback_topics(con, period),
         "ab_tests": ab_tests(con),
+        "latency": latency(con, period),
+        "tools": tools(con, period),
+        "users": users(con, period),
     }
     if period.filtered:
         data["filters"] = {"channel": period.channel, "agent_version": period.agent_version}

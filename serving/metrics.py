@@ -16,15 +16,18 @@ from typing import Any
 
 import duckdb
 
-# A filter per parameter, as MetricFlow where-constraints. Each placeholder literal becomes a
-# bound parameter of the compiled SQL.
-FILTERS = {
+# The dimension each filter parameter constrains (a query may name others, for semantic
+# models that reach channel and agent version without the session entity).
+DIMENSIONS = {
+    "latency_kind": "latency_cell__latency_kind",
+    "channel": "session__channel",
+    "agent_version": "session__agent_version",
+    "funnel_name": "funnel_step__funnel_name",
+    "test_name": "ab_exposure__test_name",
+}
+TIME_FILTERS = {
     "start": "{{ TimeDimension('metric_time', 'day') }} >= '__start__'",
     "end": "{{ TimeDimension('metric_time', 'day') }} <= '__end__'",
-    "channel": "{{ Dimension('session__channel') }} = '__channel__'",
-    "agent_version": "{{ Dimension('session__agent_version') }} = '__agent_version__'",
-    "funnel_name": "{{ Dimension('funnel_step__funnel_name') }} = '__funnel_name__'",
-    "test_name": "{{ Dimension('ab_exposure__test_name') }} = '__test_name__'",
 }
 
 
@@ -38,6 +41,16 @@ class MetricQuery:
     group_by: tuple[str, ...] = ()
     order_by: tuple[str, ...] = ()
     limit: int | None = None
+    # (parameter, dimension) pairs overriding DIMENSIONS for this query
+    dimensions: tuple[tuple[str, str], ...] = ()
+
+    def where(self, parameter: str) -> str:
+        if parameter in TIME_FILTERS:
+            return TIME_FILTERS[parameter]
+        dimension = dict(self.dimensions).get(parameter) or DIMENSIONS.get(parameter)
+        if dimension is None:
+            raise MetricError(f"no filter named {parameter}")
+        return f"{{{{ Dimension('{dimension}') }}}} = '__{parameter}__'"
 
 
 class SemanticLayer:
@@ -75,15 +88,12 @@ class SemanticLayer:
         """The query's SQL, with ``$name`` parameters for the given filters."""
         from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
 
-        unknown = filters - FILTERS.keys()
-        if unknown:
-            raise MetricError(f"no filter named {', '.join(sorted(unknown))}")
         request = MetricFlowQueryRequest.create(
             metric_names=list(query.metrics),
             group_by_names=list(query.group_by),
             order_by_names=list(query.order_by) or None,
             limit=query.limit,
-            where_constraints=[FILTERS[name] for name in sorted(filters)] or None,
+            where_constraints=[query.where(name) for name in sorted(filters)] or None,
         )
         try:
             statement = self._engine.explain(request).sql_statement.sql

@@ -12,16 +12,41 @@ from urllib.parse import urlencode
 
 import duckdb
 
-from .dashboard import HEADLINE_METRICS, HEADLINES, Slice, dashboard, period_metrics
+from .dashboard import (
+    HEADLINE_METRICS,
+    HEADLINES,
+    LADDER_METRICS,
+    LATENCY,
+    METRICS,
+    Slice,
+    dashboard,
+    period_metrics,
+)
 from .formatting import change_class, format_value
 from .metrics import MetricQuery, semantic_layer
+from .sketch import percentiles
 
 TREND = MetricQuery(
     ("sessions", "resolution_rate", "conversion_rate", "fallback_rate", "avg_satisfaction_score",
-     "avg_first_response_ms"),
+     "avg_first_response_ms", "confirmed_resolution_rate", "cost_per_session"),
     group_by=("metric_time__day",),
     order_by=("metric_time__day",),
 )
+LADDER = MetricQuery(
+    ("sessions", "contained_sessions", "resolved_sessions", "verified_sessions",
+     "recontacted_resolved_sessions"),
+)
+LATENCY_TREND = MetricQuery(
+    ("latency_samples",),
+    group_by=("metric_time__day", "latency_cell__bucket", "latency_cell__bucket_value_ms"),
+    dimensions=LATENCY.dimensions,
+)
+RETENTION = MetricQuery(
+    ("retention_rate", "cohort_size"),
+    group_by=("metric_time__week", "cohort_week_number__week_number"),
+    order_by=("metric_time__week", "cohort_week_number__week_number"),
+)
+RETENTION_COHORTS = 8
 SCORE_BANDS = MetricQuery(
     ("scored_sessions",),
     group_by=("conversation_score__overall_score_band",),
@@ -59,9 +84,27 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]
     data["by_slice"] = layer.query(con, BY_SLICE, **values)
     [converted] = layer.query(con, CONVERTED, **values)
     data["converted"] = converted
+    [data["ladder"]] = layer.query(con, LADDER, **values)
+    daily_buckets: dict[Any, list] = {}
+    for row in layer.query(con, LATENCY_TREND, latency_kind="first_response", **values):
+        daily_buckets.setdefault(_as_date(row["metric_time__day"]), []).append(
+            (int(row["latency_cell__bucket"]), row["latency_cell__bucket_value_ms"],
+             int(row["latency_samples"])))
+    data["first_response_daily"] = [
+        {"metric_date": day, **percentiles(buckets)} for day, buckets in sorted(daily_buckets.items())
+    ]
+    retention = layer.query(con, RETENTION)
+    weeks = {row["metric_time__week"] for row in retention if _as_date(row["metric_time__week"]) <= period.end}
+    cohorts = sorted(weeks)[-RETENTION_COHORTS:]
+    data["retention"] = [
+        {"cohort_week": _as_date(row["metric_time__week"]),
+         "week_number": int(row["cohort_week_number__week_number"]),
+         "cohort_users": int(row["cohort_size"]), "retention_rate": row["retention_rate"]}
+        for row in retention if row["metric_time__week"] in cohorts
+    ]
     data["presentation"] = {
         name: {"label": layer.label(name), **layer.meta(name)}
-        for name in {*HEADLINE_METRICS.values(), *TREND.metrics}
+        for name in {*METRICS.values(), *TREND.metrics}
     }
     return data
 
@@ -123,6 +166,84 @@ def _bars(items: list[tuple[str, float, str, str | None]], css_class: str) -> st
     total_height = max(len(items), 1) * (bar_height + 6)
     return (f'<svg class="{css_class}" data-bars="{len(items)}" viewBox="0 0 {width} {total_height}">'
             + "".join(rows) + "</svg>")
+
+
+def _ladder(ladder: dict, period: dict) -> str:
+    sessions = ladder["sessions"] or 0
+    steps = [
+        ("Sessions", sessions, None),
+        ("Contained (no escalation)", ladder["contained_sessions"] or 0, None),
+        ("Resolved (evidence)", ladder["resolved_sessions"] or 0, None),
+        ("Verified (no return within the window)", ladder["verified_sessions"] or 0, None),
+    ]
+    items = [
+        (label, count, f"{count:,}" + (f"  ({count / sessions:.1%} of sessions)" if sessions else ""),
+         link)
+        for label, count, link in steps
+    ]
+    recontacted = ladder["recontacted_resolved_sessions"] or 0
+    settled = (ladder["verified_sessions"] or 0) + recontacted
+    pending = (ladder["resolved_sessions"] or 0) - settled
+    note = (
+        f"<p class=\"note\">Of the resolved sessions, {recontacted:,} came back within the "
+        f"recontact window (not verified) and {pending:,} are still inside it or have no user "
+        "to follow.</p>"
+    )
+    return _bars(items, "ladder") + note
+
+
+def _latency(latency: dict, daily: list[dict]) -> str:
+    cards = []
+    for kind, label in (("first_response", "First response"), ("agent_message", "Agent message")):
+        values = latency.get(kind, {})
+        cells = " &middot; ".join(
+            f"{name} {format_value(values.get(name), 'milliseconds')}" for name in ("p50", "p90", "p99")
+        )
+        cards.append(f'<div class="card"><div class="label">{label} latency</div>'
+                     f'<div class="value small">{cells}</div></div>')
+    trends = "".join(
+        _line_chart(name, f"First response {name} per day", "milliseconds", daily)
+        for name in ("p50", "p90", "p99")
+    )
+    return f'<section class="headlines">{"".join(cards)}</section><section class="charts">{trends}</section>'
+
+
+def _tools(tools: list[dict], period: dict) -> str:
+    if not tools:
+        return "<p>No tool calls in the period.</p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(t['tool'])}</td><td class=\"num\">{t['calls']:,}</td>"
+        f"<td class=\"num\">{t['failures']:,}</td>"
+        f"<td class=\"num\">{format_value(t['failure_rate'], 'percent')}</td></tr>"
+        for t in tools
+    )
+    return ("<table class=\"tools\"><tr><th>tool</th><th class=\"num\">calls</th>"
+            "<th class=\"num\">failures</th><th class=\"num\">failure rate</th></tr>"
+            f"{rows}</table>")
+
+
+def _retention(retention: list[dict]) -> str:
+    if not retention:
+        return "<p>No users to follow yet.</p>"
+    cohorts = sorted({row["cohort_week"] for row in retention})
+    weeks = max(row["week_number"] for row in retention) + 1
+    cell = {(row["cohort_week"], row["week_number"]): row for row in retention}
+    header = "".join(f'<th class="num">week {w}</th>' for w in range(weeks))
+    body = []
+    for cohort in cohorts:
+        users = next(row["cohort_users"] for row in retention if row["cohort_week"] == cohort)
+        cells = []
+        for week in range(weeks):
+            row = cell.get((cohort, week))
+            if row is None:
+                cells.append("<td></td>")
+                continue
+            rate = row["retention_rate"] or 0.0
+            cells.append(f'<td class="num" style="background: rgba(47,111,221,{0.08 + 0.8 * rate:.2f})">'
+                         f"{format_value(rate, 'percent')}</td>")
+        body.append(f"<tr><td>{cohort}</td><td class=\"num\">{users:,}</td>{''.join(cells)}</tr>")
+    return (f'<table class="retention"><tr><th>cohort week</th><th class="num">users</th>{header}</tr>'
+            + "".join(body) + "</table>")
 
 
 def _verdict(arms: list[dict], metric: str) -> str:
@@ -229,6 +350,7 @@ h3 { font-size: 15px; margin-bottom: 4px; } h4 { font-size: 13px; color: #445; }
 .headlines { display: grid; grid-template-columns: repeat(4, 1fr); gap: 12px; }
 .card { background: #f4f6fb; border-radius: 8px; padding: 10px 14px; }
 .card .value { font-size: 22px; font-weight: 600; } .card .label { color: #556; font-size: 13px; }
+.card .value.small { font-size: 15px; } svg.ladder .bar { fill: #2f9e6e; }
 .delta { font-size: 12px; color: #667; } .delta.good { color: #17803d; } .delta.bad { color: #b3261e; }
 .charts { display: grid; grid-template-columns: repeat(3, 1fr); gap: 12px; }
 figure.chart { margin: 0; background: #fafbfd; border: 1px solid #e4e7ef; border-radius: 8px; padding: 6px; }
@@ -254,11 +376,11 @@ def render_html(data: dict[str, Any]) -> str:
     scope = "".join(f", {k} {v}" for k, v in filters.items() if v)
 
     def describe(key: str) -> tuple[str, str | None, str | None]:
-        info = presentation[HEADLINE_METRICS.get(key, key)]
+        info = presentation[METRICS.get(key, key)]
         return info["label"], info.get("unit"), info.get("better")
 
     cards = []
-    for key in HEADLINE_METRICS:
+    for key in (*HEADLINE_METRICS, *LADDER_METRICS):
         label, unit, better = describe(key)
         css, text = change_class(metrics.get(key), previous.get(key), better)
         cards.append(
@@ -311,6 +433,18 @@ same length before it, green when better and red when worse. Names and rows link
 sessions behind them (<a href="{html.escape(_link(period, **filters))}">all sessions of the period</a>).</p>
 <section class="headlines">{''.join(cards)}</section>
 <h2>Daily trends</h2><section class="charts">{trends}</section>
+<h2>Outcome ladder</h2>
+<p class="note">From the weakest evidence to the strongest: kept by the agent, resolved with
+evidence (a conversion, a completed flow, positive feedback), and verified: the user did not
+come back within the recontact window.</p>
+{_ladder(data["ladder"], period)}
+<h2>Latency percentiles</h2>{_latency(data["latency"], data["first_response_daily"])}
+<h2>Tools that fail most</h2>{_tools(data["tools"], period)}
+<h2>Users: weekly retention</h2>
+<p class="note">{data["users"]["active_users"]:,} active users in the period, {data["users"]["new_users"]:,}
+new and {data["users"]["returning_users"]:,} returning (all channels). Each row is the users whose
+first session fell in that week; each cell the share of them with a session that many weeks later.</p>
+{_retention(data["retention"])}
 <h2>Channels and agent versions</h2>
 <table class="slices"><tr><th>channel</th><th>agent version</th>{slice_header}</tr>
 {''.join(slice_rows)}</table>

@@ -23,6 +23,13 @@
     ('total_rating', 'bigint'),
     ('feedback_eligible_sessions', 'bigint'),
     ('feedback_eligible_responded', 'bigint'),
+    ('contained_sessions', 'bigint'),
+    ('resolved_sessions', 'bigint'),
+    ('verified_sessions', 'bigint'),
+    ('recontacted_resolved_sessions', 'bigint'),
+    ('total_tokens_in', 'bigint'),
+    ('total_tokens_out', 'bigint'),
+    ('total_cost_usd', 'double'),
 ] -%}
 {%- set rates = [
     'avg_session_duration_seconds',
@@ -34,13 +41,40 @@
     'avg_first_response_ms',
     'avg_satisfaction_score',
     'feedback_response_rate',
+    'containment_rate',
+    'confirmed_resolution_rate',
+    'verified_resolution_rate',
+    'cost_per_session',
+    'cost_per_resolved_session',
 ] -%}
 
-with sessions as (
+with outcomes as (
 
-    select * from {{ ref('fct_sessions') }}
+    select * from {{ ref('fct_session_outcomes') }}
+
+),
+
+sessions as (
+
+    -- the measures of both semantic models read these columns, so both tables are here
+    select
+        sessions.*,
+        outcomes.is_contained,
+        outcomes.is_resolved,
+        outcomes.verification,
+        outcomes.definition_version
+    from {{ ref('fct_sessions') }} as sessions
+    inner join outcomes on sessions.session_id = outcomes.session_id
     {% if is_incremental() %}
-        where session_date in ({{ affected_session_dates() }})
+        where sessions.session_date in ({{ affected_session_dates() }})
+            or sessions.session_date in (
+                select changed.session_date
+                from {{ ref('fct_sessions') }} as changed
+                where changed.session_id in ({{ sessions_with_changed_outcomes(
+                    ref('fct_session_outcomes'),
+                    'select distinct outcome_definition_version as definition_version from ' ~ this
+                ) }})
+            )
     {% endif %}
 
 ),
@@ -54,6 +88,7 @@ additive as (
         {% for name, data_type in measures %}
         cast({{ measure_aggregate(name) }} as {{ data_type }}) as {{ name }},
         {% endfor %}
+        max(definition_version) as outcome_definition_version,
         max(last_loaded_at) as last_loaded_at
     from sessions
     group by session_date, channel, coalesce(agent_version, 'unknown')
@@ -79,6 +114,7 @@ final as (
         {% endfor %}
 
         -- lineage
+        outcome_definition_version,
         last_loaded_at
 
     from additive

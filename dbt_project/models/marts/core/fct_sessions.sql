@@ -37,7 +37,7 @@ session_totals as (
             'agent_version', ['event_timestamp', 'event_id'], where='agent_version is not null'
         ) }} as agent_version,
         {{ first_by('user_id', ['event_timestamp', 'event_id'], where='user_id is not null') }}
-            as user_id,
+            as first_user_id,
         {{ last_by(
             'rating', ['event_timestamp', 'event_id'],
             where="event_type = 'feedback_submitted' and rating is not null"
@@ -59,7 +59,13 @@ session_totals as (
         count(
             case when event_type = 'tool_called' and tool_success = false then 1 end
         ) as tool_failures,
-        count(case when event_type = 'session_end' then 1 end) as session_end_count
+        count(case when event_type = 'session_end' then 1 end) as session_end_count,
+        count(
+            case when event_type = 'feedback_submitted' and feedback_thumbs = 'up' then 1 end
+        ) as thumbs_up_count,
+        coalesce(sum(tokens_in), 0) as tokens_in,
+        coalesce(sum(tokens_out), 0) as tokens_out,
+        coalesce(sum(cost_usd), 0.0e0) as cost_usd
     from session_events
     group by session_id
 
@@ -84,9 +90,9 @@ first_response as (
 final as (
 
     select
-        -- ids
+        -- ids; the user only as a salted pseudonym, never the raw user_id
         session_totals.session_id,
-        session_totals.user_id,
+        {{ user_key('session_totals.first_user_id') }} as user_key,
 
         -- dimensions
         cast(session_totals.session_started_at as date) as session_date,
@@ -115,12 +121,16 @@ final as (
         session_totals.flows_abandoned,
         session_totals.tool_calls,
         session_totals.tool_failures,
+        cast(session_totals.tokens_in as bigint) as tokens_in,
+        cast(session_totals.tokens_out as bigint) as tokens_out,
+        session_totals.cost_usd,
 
         -- flags
         session_totals.escalation_count > 0 as is_escalated,
         session_totals.conversion_count > 0 as is_converted,
         session_totals.feedback_count > 0 as has_feedback,
         session_totals.session_end_count > 0 as has_session_end,
+        session_totals.thumbs_up_count > 0 as has_thumbs_up,
         session_totals.user_messages + session_totals.agent_messages
         > {{ var('feedback_eligible_min_messages') }} as is_feedback_eligible,
 

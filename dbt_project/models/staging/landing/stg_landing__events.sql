@@ -17,7 +17,10 @@ renamed as (
         event_type,
         channel,
         {{ json_text('properties', 'agent_version') }} as agent_version,
-        {{ json_text('properties', 'tool_name') }} as tool_name,
+        case
+            when event_type = 'tool_called'
+                then coalesce(nullif(lower(trim({{ json_text('properties', 'tool_name') }})), ''), 'unknown')
+        end as tool_name,
         {{ json_text('properties', 'reason') }} as escalation_reason,
         {{ json_text('properties', 'goal') }} as conversion_goal,
         {{ json_text('properties', 'thumbs') }} as feedback_thumbs,
@@ -43,6 +46,23 @@ renamed as (
         {{ json_number('properties', 'latency_ms') }} as latency_ms,
         {{ json_number('properties', 'duration_ms') }} as tool_duration_ms,
         {{ json_number('properties', 'value') }} as conversion_value,
+        -- what producing an answer cost; a negative or fractional token count is no count
+        case
+            when event_type = 'message_received'
+                and {{ json_number('properties', 'tokens_in') }} >= 0
+                and {{ json_number('properties', 'tokens_in') }} = floor({{ json_number('properties', 'tokens_in') }})
+                then {{ json_number('properties', 'tokens_in') }}
+        end as tokens_in,
+        case
+            when event_type = 'message_received'
+                and {{ json_number('properties', 'tokens_out') }} >= 0
+                and {{ json_number('properties', 'tokens_out') }} = floor({{ json_number('properties', 'tokens_out') }})
+                then {{ json_number('properties', 'tokens_out') }}
+        end as tokens_out,
+        case
+            when event_type = 'message_received' and {{ json_number('properties', 'cost_usd') }} >= 0
+                then {{ json_number('properties', 'cost_usd') }}
+        end as cost_usd,
         case
             when event_type = 'feedback_submitted' then {{ json_rating('properties', 'rating') }}
         end as rating,
