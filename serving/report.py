@@ -94,7 +94,10 @@ def report_data(con: duckdb.DuckDBPyConnection, period: Slice) -> dict[str, Any]
         {"metric_date": day, **percentiles(buckets)} for day, buckets in sorted(daily_buckets.items())
     ]
     retention = layer.query(con, RETENTION)
-    weeks = {row["metric_time__week"] for row in retention if _as_date(row["metric_time__week"]) <= period.end}
+    weeks = {
+        row["metric_time__week"] for row in retention
+        if _as_date(row["metric_time__week"]) <= period.end
+    }
     cohorts = sorted(weeks)[-RETENTION_COHORTS:]
     data["retention"] = [
         {"cohort_week": _as_date(row["metric_time__week"]),

@@ -101,8 +101,19 @@ def test_dashboard_cli_json(published: WarehousePaths) -> None:
         check=True,
     )
     data = json.loads(done.stdout)
-    assert set(data) == {"period", "metrics", "funnel", "top_fallback_topics", "ab_tests"}
+    assert set(data) == {"period", "metrics", "funnel", "top_fallback_topics", "ab_tests", "latency",
+                         "tools", "users"}
+    assert set(data["latency"]) == {"first_response", "agent_message"}
+    assert set(data["latency"]["first_response"]) == {"p50", "p90", "p99"}
+    assert set(data["users"]) == {"active_users", "new_users", "returning_users"}
+    assert data["tools"] and set(data["tools"][0]) == {"tool", "calls", "failures", "failure_rate"}
     assert set(data["metrics"]) == {
+        "containment_rate",
+        "confirmed_resolution_rate",
+        "verified_resolution_rate",
+        "total_cost_usd",
+        "cost_per_session",
+        "cost_per_resolved_session",
         "total_sessions",
         "avg_session_duration_seconds",
         "avg_messages_per_session",
@@ -154,9 +165,12 @@ def test_html_report_reads_right_in_chromium(published: WarehousePaths, tmp_path
     trends = re.findall(r'<svg class="trend" data-series="(\w+)" data-points="(\d+)"', dom)
     assert [name for name, _ in trends] == [
         "sessions", "resolution_rate", "conversion_rate", "fallback_rate", "avg_satisfaction_score",
-        "avg_first_response_ms",
+        "avg_first_response_ms", "confirmed_resolution_rate", "cost_per_session", "p50", "p90", "p99",
     ]
     assert all(int(points) == 4 for _, points in trends)
+    for phrase in ("Outcome ladder", "Verified (no return within the window)", "Latency percentiles",
+                   "Tools that fail most", "weekly retention", "cohort week", "Cost per resolved session"):
+        assert phrase in text, phrase
     assert re.search(r'<svg class="funnel" data-bars="5"', dom)
     assert re.search(r'<svg class="topics" data-bars="10"', dom)
     assert re.search(r'<svg class="histogram" data-bars="10"', dom)

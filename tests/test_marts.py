@@ -1,7 +1,9 @@
 """The marts against an independent pandas computation of their documented definitions, and incremental
 builds against a full refresh."""
 
+import hashlib
 import json
+import math
 import random
 from datetime import date
 from pathlib import Path
@@ -27,13 +29,26 @@ MARTS = {
     "marts.fct_session_fallback_topics": ["session_id", "topic"],
     "marts.fct_ab_exposures": ["test_name", "session_id"],
     "marts.fct_ab_results": ["test_name", "variant", "metric"],
+    "marts.fct_ab_results_daily": ["as_of_date", "test_name", "variant", "metric"],
+    "marts.fct_session_outcomes": ["session_id"],
+    "marts.fct_tool_calls_daily": ["metric_date", "channel", "agent_version", "tool_name"],
+    "marts.fct_latency_sketch_daily": ["metric_date", "channel", "agent_version", "latency_kind", "bucket"],
+    "marts.fct_users": ["user_key"],
+    "marts.fct_users_daily": ["metric_date"],
+    "marts.fct_user_retention_weekly": ["cohort_week", "week_number"],
 }
+DEMO_SALT = "chat-analytics-demo-salt"
+WINDOW = pd.Timedelta(days=7)
+
+
+def user_key(user_id):
+    return None if user_id is None else hashlib.sha256((DEMO_SALT + user_id).encode()).hexdigest()[:16]
 
 
 def read_table(home: Path, table: str) -> pd.DataFrame:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         frame = con.execute(f"select * from {table} order by {', '.join(MARTS[table])}").df()
-    for column in ("session_date", "metric_date"):
+    for column in ("session_date", "metric_date", "first_session_date", "last_session_date"):
         if column in frame:
             frame[column] = pd.to_datetime(frame[column]).dt.date
     return frame.reset_index(drop=True)
@@ -64,6 +79,17 @@ def reference_sessions(paths: WarehousePaths) -> pd.DataFrame:
 
     events["agent_version"] = text("agent_version")
     events["success"] = props.map(lambda p: p.get("success") if isinstance(p.get("success"), bool) else None)
+    events["thumbs"] = text("thumbs")
+
+    def amount(p, key, integral):
+        value = p.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            return 0
+        return 0 if integral and not float(value).is_integer() else value
+
+    received = events["event_type"] == "message_received"
+    for key, integral in (("tokens_in", True), ("tokens_out", True), ("cost_usd", False)):
+        events[key] = [amount(p, key, integral) if r else 0 for p, r in zip(props, received, strict=True)]
 
     def valid_rating(p):
         value = p.get("rating")
@@ -100,7 +126,7 @@ def reference_sessions(paths: WarehousePaths) -> pd.DataFrame:
         rows.append(
             {
                 "session_id": session_id,
-                "user_id": users.iloc[0] if len(users) else None,
+                "user_key": user_key(users.iloc[0] if len(users) else None),
                 "session_date": start.date(),
                 "channel": group["channel"].iloc[0],
                 "agent_version": versions.iloc[0] if len(versions) else None,
@@ -120,6 +146,12 @@ def reference_sessions(paths: WarehousePaths) -> pd.DataFrame:
                 "tool_calls": int((kinds == "tool_called").sum()),
                 "tool_failures": int(((kinds == "tool_called") & (group["success"] == False)).sum()),  # noqa: E712
                 "has_session_end": bool((kinds == "session_end").any()),
+                "has_thumbs_up": bool(((kinds == "feedback_submitted") & (group["thumbs"] == "up")).any()),
+                "tokens_in": int(group["tokens_in"].sum()),
+                "tokens_out": int(group["tokens_out"].sum()),
+                "cost_usd": float(group["cost_usd"].sum()),
+                "session_started_at": start,
+                "session_ended_at": end,
                 "messages": messages,
             }
         )
@@ -145,8 +177,133 @@ def test_sessions_match_the_reference(built: WarehousePaths) -> None:
     expected = reference_sessions(built)
     actual = read_table(built.home, "marts.fct_sessions")
     assert len(actual) == len(expected) > 400
-    columns = [c for c in expected.columns if c != "messages"]
+    columns = [c for c in expected.columns if c not in ("messages", "session_started_at", "session_ended_at")]
     assert_columns_equal(actual, expected, columns)
+    assert actual["user_key"].notna().sum() > 300  # pseudonyms, never a raw id
+    with duckdb.connect(str(built.database), read_only=True) as con:
+        raw = con.execute(
+            "select count(*) from duckdb_columns() where schema_name = 'marts' and column_name = 'user_id'"
+        ).fetchone()[0]
+    assert raw == 0
+
+
+def reference_outcomes(s: pd.DataFrame) -> pd.DataFrame:
+    """The outcome ladder as documented, with the default vars."""
+    latest = s["session_ended_at"].max()
+    rows = []
+    by_user = {key: group for key, group in s[s["user_key"].notna()].groupby("user_key")}
+    for r in s.itertuples():
+        if r.is_escalated:
+            evidence = None
+        elif r.is_converted:
+            evidence = "conversion"
+        elif r.flows_completed > 0:
+            evidence = "flow_completed"
+        elif (r.rating is not None and not pd.isna(r.rating) and r.rating >= 4) or r.has_thumbs_up:
+            evidence = "positive_feedback"
+        else:
+            evidence = None
+        known_user = isinstance(r.user_key, str)
+        recontacted = None
+        if known_user:
+            others = by_user[r.user_key]
+            later = others[(others["session_started_at"] > r.session_started_at)
+                           & (others["session_started_at"] <= r.session_ended_at + WINDOW)]
+            recontacted = len(later) > 0
+        if evidence is None:
+            verification = None
+        elif not known_user:
+            verification = "unverifiable"
+        elif recontacted:
+            verification = "recontacted"
+        elif r.session_ended_at + WINDOW > latest:
+            verification = "pending"
+        else:
+            verification = "verified"
+        rows.append({"session_id": r.session_id, "is_contained": not r.is_escalated,
+                     "resolution_evidence": evidence, "is_resolved": evidence is not None,
+                     "recontacted": recontacted, "verification": verification})
+    return pd.DataFrame(rows).sort_values("session_id").reset_index(drop=True)
+
+
+def test_outcomes_users_and_cost_match_the_reference(built: WarehousePaths) -> None:
+    s = reference_sessions(built).sort_values("session_id").reset_index(drop=True)
+    expected = reference_outcomes(s)
+    actual = read_table(built.home, "marts.fct_session_outcomes")
+    assert_columns_equal(actual, expected, list(expected.columns[1:]))
+    assert set(actual["verification"].dropna()) >= {"pending", "unverifiable"}
+    assert actual["definition_version"].unique().tolist() == [hashlib.sha256(
+        b'{"positive_rating_min":4,"recontact_window_days":7,'
+        b'"resolution_evidence":["conversion","flow_completed","positive_feedback"]}').hexdigest()[:12]]
+    # users
+    known = s[s["user_key"].notna()]
+    users = known.groupby("user_key").agg(
+        first_session_date=("session_date", "min"), last_session_date=("session_date", "max"),
+        sessions=("session_id", "size"), converted_sessions=("is_converted", "sum"),
+    ).reset_index()
+    actual_users = read_table(built.home, "marts.fct_users")
+    assert_columns_equal(actual_users, users, list(users.columns))
+    firsts = dict(zip(users["user_key"], users["first_session_date"], strict=True))
+    daily = []
+    for day, group in known.groupby("session_date"):
+        active = set(group["user_key"])
+        new = sum(firsts[u] == day for u in active)
+        daily.append({"active_users": len(active), "new_users": new, "returning_users": len(active) - new})
+    assert_columns_equal(read_table(built.home, "marts.fct_users_daily"), pd.DataFrame(daily),
+                         ["active_users", "new_users", "returning_users"])
+    # cost and outcomes in the daily mart
+    merged = s.merge(expected, on="session_id")
+    merged["agent_version"] = merged["agent_version"].fillna("unknown")
+    grouped = merged.groupby(["session_date", "channel", "agent_version"], sort=True)
+    want = pd.DataFrame({
+        "contained_sessions": grouped["is_contained"].sum(),
+        "resolved_sessions": grouped["is_resolved"].sum(),
+        "verified_sessions": grouped["verification"].apply(lambda v: int((v == "verified").sum())),
+        "total_cost_usd": grouped["cost_usd"].sum(),
+        "total_tokens_out": grouped["tokens_out"].sum(),
+    }).reset_index(drop=True)
+    want["cost_per_session"] = want["total_cost_usd"] / grouped.size().to_numpy()
+    got = read_table(built.home, "marts.fct_agent_metrics_daily")
+    assert_columns_equal(got, want, list(want.columns))
+
+
+def test_tools_and_latency_sketches_match_the_events(built: WarehousePaths) -> None:
+    from serving.sketch import quantile
+
+    with duckdb.connect() as con:
+        con.execute(f"attach '{built.database}' as warehouse (read_only)")
+        calls = con.execute(
+            """
+            select s.session_date, s.channel, coalesce(s.agent_version, 'unknown'),
+                   coalesce(nullif(lower(trim(e.properties ->> 'tool_name')), ''), 'unknown') as tool,
+                   count(*), count(*) filter (where e.properties ->> 'success' = 'false'),
+                   count(distinct e.session_id)
+            from read_parquet(?) as e join warehouse.marts.fct_sessions as s using (session_id)
+            where e.event_type = 'tool_called' group by all order by all
+            """, [built.events_glob()]).fetchall()
+        mart = con.execute(
+            "select metric_date, channel, agent_version, tool_name, calls, failures, sessions "
+            "from warehouse.marts.fct_tool_calls_daily order by all").fetchall()
+        assert calls == mart and len(mart) > 10
+        for kind, source in (
+            ("first_response", "select first_response_ms as v, channel from warehouse.marts.fct_sessions "
+                               "where first_response_ms is not null"),
+            ("agent_message",
+             "select cast(e.properties ->> 'latency_ms' as double) as v, s.channel "
+             "from read_parquet(?) as e join warehouse.marts.fct_sessions s using (session_id) "
+             "where e.event_type = 'message_received' and e.properties ->> 'latency_ms' is not null"),
+        ):
+            values = con.execute(source, [built.events_glob()] if "?" in source else []).fetchall()
+            buckets = con.execute(
+                "select bucket, bucket_value_ms, samples, channel "
+                "from warehouse.marts.fct_latency_sketch_daily where latency_kind = ?", [kind]).fetchall()
+            for channel in (None, "web"):
+                exact = sorted(v for v, c in values if channel is None or c == channel)
+                rows = [(b, val, n) for b, val, n, c in buckets if channel is None or c == channel]
+                assert sum(n for _, _, n in rows) == len(exact)
+                for q in (0.5, 0.9, 0.99):
+                    truth = exact[math.floor(q * (len(exact) - 1))]
+                    assert abs(quantile(rows, q) - truth) <= 0.01 * truth, (kind, channel, q)
 
 
 def test_daily_metrics_match_the_reference(built: WarehousePaths) -> None:
@@ -300,6 +457,35 @@ def test_incremental_batches_equal_a_full_refresh(seed: int, tmp_path: Path) -> 
             incremental[table], full[table], check_exact=False, rtol=0, atol=1e-9, obj=table
         )
         pd.testing.assert_frame_equal(rerun[table], incremental[table], check_exact=True, obj=table)
+
+
+@pytest.mark.slow
+def test_outcomes_move_as_time_passes_and_users_return(tmp_path: Path) -> None:
+    """Ten days arriving day by day (late events a day or more later): sessions resolved early
+    are pending until the window has passed in the data, then verified, or recontacted when
+    their user comes back; every incremental build still equals a full refresh."""
+    manifest = generate(
+        GeneratorConfig(days=10, sessions_per_day=30, seed=9, start=date(2026, 3, 2), late_rate=0.05),
+        tmp_path / "events",
+    )
+    paths = WarehousePaths(tmp_path / "warehouse")
+    history: dict[str, list[str | None]] = {}
+    for number, name in enumerate(manifest.files):
+        load_file(tmp_path / "events" / name, paths)
+        dbt(paths.home, "build" if number == 0 else "run")
+        outcomes = read_table(paths.home, "marts.fct_session_outcomes")
+        for session_id, state in zip(outcomes["session_id"], outcomes["verification"], strict=True):
+            history.setdefault(session_id, []).append(None if pd.isna(state) else state)
+    incremental = snapshot(paths.home)
+    dbt(paths.home, "run", "--full-refresh")
+    full = snapshot(paths.home)
+    for table in MARTS:
+        pd.testing.assert_frame_equal(
+            incremental[table], full[table], check_exact=False, rtol=0, atol=1e-9, obj=table
+        )
+    moved = {(states[0], states[-1]) for states in history.values() if states[0] != states[-1]}
+    assert ("pending", "verified") in moved
+    assert ("pending", "recontacted") in moved
 
 
 def test_ab_results_through_the_pipeline_match_scipy(built: WarehousePaths) -> None:

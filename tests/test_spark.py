@@ -35,6 +35,13 @@ GRAINS = {
     "fct_ab_results": ["test_name", "variant", "metric"],
     "fct_ab_results_daily": ["as_of_date", "test_name", "variant", "metric"],
     "fct_ab_tests": ["test_name"],
+    "fct_session_outcomes": ["session_id"],
+    "fct_tool_calls_daily": ["metric_date", "channel", "agent_version", "tool_name"],
+    "fct_latency_sketch_daily": ["metric_date", "channel", "agent_version", "latency_kind", "bucket"],
+    "fct_users": ["user_key"],
+    "fct_users_daily": ["metric_date"],
+    "fct_user_retention_weekly": ["cohort_week", "week_number"],
+    "dim_dates": ["date_day"],
 }
 
 

@@ -34,7 +34,7 @@
     {%- if measure.agg == 'sum' -%}
         sum({{ expression }})
     {%- elif measure.agg == 'sum_boolean' -%}
-        sum(cast({{ expression }} as integer))
+        sum(case when {{ expression }} then 1 else 0 end)
     {%- elif measure.agg == 'count' -%}
         count({{ expression }})
     {%- elif measure.agg == 'count_distinct' -%}
