@@ -203,16 +203,31 @@ def command_dashboard(args: argparse.Namespace) -> int:
 
 def print_text(data: dict[str, Any], layer: Any) -> None:
     """The dashboard as a table: labels and units from the metrics' definitions."""
-    from serving.dashboard import HEADLINE_METRICS
+    from serving.dashboard import HEADLINE_METRICS, LADDER_METRICS
     from serving.formatting import format_value
 
     period = data["period"]
     scope = "".join(f", {k} {v}" for k, v in (data.get("filters") or {}).items() if v)
     print(f"Chat agent dashboard, {period['start']} to {period['end']}{scope}")
     print()
-    for key, metric in HEADLINE_METRICS.items():
+    for key, metric in {**HEADLINE_METRICS, **LADDER_METRICS}.items():
         unit = layer.meta(metric).get("unit")
         print(f"  {layer.label(metric):<32} {format_value(data['metrics'][key], unit):>14}")
+    print()
+    print(f"  {'Latency (ms)':<32} {'p50':>8} {'p90':>8} {'p99':>8}")
+    for kind, values in data["latency"].items():
+        cells = " ".join(f"{format_value(values[name], 'count'):>8}" for name in ("p50", "p90", "p99"))
+        print(f"    {kind.replace('_', ' '):<30} {cells}")
+    print()
+    users = data["users"]
+    print(f"  Users (all channels): {users['active_users']:,} active, {users['new_users']:,} new, "
+          f"{users['returning_users']:,} returning")
+    if data["tools"]:
+        print()
+        print(f"  {'Tools that fail most':<32} {'calls':>8} {'failures':>9} {'rate':>7}")
+        for tool in data["tools"]:
+            print(f"    {tool['tool']:<30} {tool['calls']:>8,} {tool['failures']:>9,} "
+                  f"{format_value(tool['failure_rate'], 'percent'):>7}")
     print()
     print(f"  {'Funnel (in time order)':<32} {'sessions':>14}   drop-off")
     for step in data["funnel"]:

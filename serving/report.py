@@ -177,7 +177,7 @@ def _ladder(ladder: dict, period: dict) -> str:
         ("Sessions", sessions, None),
         ("Contained (no escalation)", ladder["contained_sessions"] or 0, None),
         ("Resolved (evidence)", ladder["resolved_sessions"] or 0, None),
-        ("Verified (no return within the window)", ladder["verified_sessions"] or 0, None),
+        ("Verified (no return)", ladder["verified_sessions"] or 0, None),
     ]
     items = [
         (label, count, f"{count:,}" + (f"  ({count / sessions:.1%} of sessions)" if sessions else ""),

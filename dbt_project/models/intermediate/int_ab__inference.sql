@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {#- The inference over the whole test (macros/statistics), from each arm's sufficient
     statistics; fct_ab_results presents it. -#}
 with variant_stats as (

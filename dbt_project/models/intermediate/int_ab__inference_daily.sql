@@ -1,3 +1,5 @@
+{{ config(materialized='table') }}
+
 {#-
     The inference as of the end of each day since a test started, cumulative over the
     sessions first exposed up to that day; fct_ab_results_daily presents it.
