@@ -49,12 +49,14 @@
 {%- endmacro %}
 
 
-{#- One row per A/B metric: the grid every arm's statistics are reported on. -#}
+{#- One row per A/B metric: the grid every arm's statistics are reported on. An inline table,
+    not a union: Spark fails to ship a union of literal rows to its tasks in these plans. -#}
 {% macro ab_metric_rows() -%}
-    {%- for metric in ab_metrics() %}
-    select
-        '{{ metric.name }}' as metric,
-        {{ 'null' if metric.higher_is_better is none else metric.higher_is_better }} as is_higher_better
-    {% if not loop.last %}union all{% endif %}
+    {%- set rows = [] -%}
+    {%- for metric in ab_metrics() -%}
+        {%- set better = 'cast(null as boolean)' if metric.higher_is_better is none else metric.higher_is_better -%}
+        {%- do rows.append("('" ~ metric.name ~ "', " ~ better ~ ")") -%}
     {%- endfor %}
+    select *
+    from (values {{ rows | join(', ') }}) as ab_metric_list (metric, is_higher_better)
 {%- endmacro %}

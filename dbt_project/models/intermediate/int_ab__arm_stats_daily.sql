@@ -1,3 +1,6 @@
+{{ config(materialized='table') }}
+
+{#- A table: read twice (whole test and daily trajectory), and kept out of Spark's larger plans. -#}
 {#-
     The per-arm sufficient statistics of every test, metric and first-exposure day: exposed
     (uncontaminated) sessions, and n, sum and sum of squares of the metric over the sessions
