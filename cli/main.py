@@ -441,6 +441,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (UsageError, UnsupportedFileError, UnreadableFileError, FileNotFoundError) as error:
         print(f"chat-analytics {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader of our output went away (`| head`): nothing to say
+        sys.stderr.close()
+        return 0
     except OSError as error:
         paths = WarehousePaths.from_env()
         print(f"chat-analytics {args.command}: error: {describe_os_error(error, paths)}", file=sys.stderr)

@@ -12,7 +12,7 @@ import dagster as dg
 from loaders.paths import WarehousePaths
 
 from .lib.locks import BUILD_BUSY_EXIT_CODE, BuildInProgressError
-from .runs import acquire_build
+from .runs import acquire_build, prepare_dagster_home
 
 
 class HomeNotWritableError(OSError):
@@ -107,6 +107,7 @@ def run_build(
     report: Callable[[str], None] = print,
 ) -> BuildOutcome:
     check_home_writable(paths)
+    prepare_dagster_home(paths)  # for `dagster dev` on this home: one run at a time, monitored
     run_id = str(uuid.uuid4())
     try:
         lock = acquire_build(paths, wait_seconds, run_id, report=report)

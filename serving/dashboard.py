@@ -10,7 +10,7 @@ from typing import Any
 
 import duckdb
 
-from .metrics import MetricQuery, SemanticLayer, semantic_layer
+from .metrics import MetricQuery, semantic_layer
 from .sketch import percentiles
 
 # The dashboard's keys and the metrics behind them.
@@ -251,6 +251,3 @@ def data_range(con: duckdb.DuckDBPyConnection) -> tuple[date | None, date | None
         "select min(metric_date), max(metric_date) from marts.fct_agent_metrics_daily"
     ).fetchone()
 
-
-def metric_labels(layer: SemanticLayer, names: list[str]) -> dict[str, str]:
-    return {name: layer.label(name) for name in names}

@@ -100,8 +100,10 @@ def test_definitions_graph_snapshot() -> None:
 
 
 def test_dbt_build_args() -> None:
-    assert dbt_build_args(DbtBuildConfig()) == ["build"]
-    assert dbt_build_args(DbtBuildConfig(full_refresh=True)) == ["build", "--full-refresh"]
+    assert dbt_build_args(DbtBuildConfig()) == ["build", "--exclude", "resource_type:unit_test"]
+    assert dbt_build_args(DbtBuildConfig(full_refresh=True)) == [
+        "build", "--exclude", "resource_type:unit_test", "--full-refresh"
+    ]
 
 
 def test_inbox_sensor_fires_only_on_new_files(warehouse: WarehousePaths) -> None:

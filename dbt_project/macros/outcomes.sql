@@ -25,9 +25,10 @@
 {%- endmacro %}
 
 
-{#- The end of a session's recontact window. -#}
+{#- The end of a session's recontact window, to the microsecond (dbt-spark's dateadd keeps
+    only the date of a timestamp; an interval literal means the same on both engines). -#}
 {% macro recontact_window_end(ended_at) -%}
-    {{ dbt.dateadd('day', var('recontact_window_days') | int, ended_at) }}
+    ({{ ended_at }} + interval '{{ var('recontact_window_days') | int }}' day)
 {%- endmacro %}
 
 
