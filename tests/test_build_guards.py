@@ -202,7 +202,9 @@ def run_cli(home: Path, *args: str) -> subprocess.CompletedProcess:
 def test_a_read_only_home_is_named_as_such(tmp_path: Path) -> None:
     events = write_jsonl(tmp_path / "events.jsonl", [event("a")])
     with mounted(tmp_path / "ro", "4m") as root:
-        (root / "warehouse").mkdir()
+        (root / "warehouse" / "inbox").mkdir(parents=True)
+        write_jsonl(root / "warehouse" / "inbox" / "waiting.jsonl", [event("w")])  # work to do
+        settle(root / "warehouse" / "inbox")
         subprocess.run(["mount", "-o", "remount,ro", str(root)], check=True)
         built = run_cli(root / "warehouse", "build")
         loaded = run_cli(root / "warehouse", "load", str(events))
@@ -220,6 +222,8 @@ def test_a_full_disk_is_named_as_such(tmp_path: Path) -> None:
     with mounted(tmp_path / "small", "2m") as root:
         loaded = run_cli(root / "warehouse", "load", str(events))
         leftovers = list((root / "warehouse" / "landing" / "loads").iterdir())
+        write_jsonl(root / "warehouse" / "inbox" / "waiting.jsonl", [event("w")])  # work to do
+        settle(root / "warehouse" / "inbox")
         (root / "filler").write_bytes(b"\0" * (2 * 1024 * 1024 - 4096 * 64))
         with suppress(OSError):
             (root / "filler2").write_bytes(b"\0" * 1024 * 1024)
