@@ -37,7 +37,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 BIN = Path(sys.executable).parent
 HISTORY_DAYS = 14
 NEW_DAY_SESSIONS = 20_000
-EVENTS_PER_SESSION = 14.5  # what the generator produces on average
+EVENTS_PER_SESSION = 11.5  # what the generator produces on average
 DEFAULT_SIZES = (1_400_000, 5_700_000, 17_000_000)
 
 GENERATE = """

@@ -50,6 +50,38 @@ class Metrics(BaseModel):
     conversion_rate: float | None = Field(description="Converted sessions / sessions.")
     avg_first_response_ms: float | None = Field(description="Mean first response (ms).")
     avg_satisfaction_score: float | None = Field(description="Mean session rating (1-5).")
+    containment_rate: float | None = Field(description="Sessions without an escalation / sessions.")
+    confirmed_resolution_rate: float | None = Field(
+        description="Sessions resolved with evidence (conversion, flow, positive feedback) / sessions.")
+    verified_resolution_rate: float | None = Field(
+        description="Resolved sessions whose user did not come back within the window / those settled.")
+    total_cost_usd: float | None = Field(description="What producing the answers cost (USD).")
+    cost_per_session: float | None = Field(description="Total cost / sessions.")
+    cost_per_resolved_session: float | None = Field(description="Total cost / resolved sessions.")
+
+
+class Percentiles(BaseModel):
+    p50: float | None = Field(description="Median (ms), within 1 % (DDSketch).")
+    p90: float | None = Field(description="90th percentile (ms), within 1 %.")
+    p99: float | None = Field(description="99th percentile (ms), within 1 %.")
+
+
+class Latency(BaseModel):
+    first_response: Percentiles = Field(description="From the first user message to the first answer.")
+    agent_message: Percentiles = Field(description="latency_ms of the agent's messages.")
+
+
+class Tool(BaseModel):
+    tool: str
+    calls: int
+    failures: int
+    failure_rate: float | None
+
+
+class Users(BaseModel):
+    active_users: int = Field(description="Distinct users with a session in the period (all channels).")
+    new_users: int = Field(description="Users whose first session fell in the period.")
+    returning_users: int = Field(description="Active users whose first session was before it.")
 
 
 class FunnelStep(BaseModel):
@@ -112,6 +144,9 @@ class DashboardResponse(BaseModel):
     funnel: list[FunnelStep]
     top_fallback_topics: list[Topic]
     ab_tests: list[AbTest]
+    latency: Latency
+    tools: list[Tool] = Field(description="The tools that failed most in the period.")
+    users: Users
     filters: Filters | None = None
 
 
@@ -361,11 +396,24 @@ def _install_error_handling(app: FastAPI) -> None:
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, paths: WarehousePaths | None = None) -> None:
+    import contextlib
+    import signal
+
     import uvicorn
+
+    class Server(uvicorn.Server):
+        """Stops on SIGTERM or Ctrl-C after the requests in flight, then returns (uvicorn's
+        own handling would kill the process with the signal once done)."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, self.handle_exit)
+            yield
 
     paths = paths or WarehousePaths.from_env()
     print(f"serving {serving_link(paths)} on http://{host}:{port} (docs at /docs)", flush=True)
-    uvicorn.run(
+    Server(uvicorn.Config(
         create_app(paths),
         host=host,
         port=port,
@@ -374,4 +422,5 @@ def serve(host: str = "127.0.0.1", port: int = 8000, paths: WarehousePaths | Non
         # room for a URL or headers over our limits, so that they get a JSON 414 / 431
         h11_max_incomplete_event_size=4 * MAX_HEADER_BYTES,
         timeout_graceful_shutdown=10,
-    )
+    )).run()
+    print("stopped", flush=True)

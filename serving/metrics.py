@@ -127,14 +127,24 @@ class _CompileOnlyClient:
         return f"${bind_parameter_key}"
 
 
-@lru_cache(maxsize=4)
-def _layer(manifest_json: str) -> SemanticLayer:
-    return SemanticLayer(manifest_json)
+_LAYERS: dict[str, SemanticLayer] = {}
+KEPT_LAYERS = 4
 
 
 def semantic_layer(con: duckdb.DuckDBPyConnection) -> SemanticLayer:
-    """The semantic layer the open snapshot was published with."""
-    row = con.execute("select manifest from audit.semantic_manifest").fetchone()
-    if row is None:
-        raise MetricError("the snapshot carries no semantic manifest")
-    return _layer(row[0])
+    """The semantic layer the open snapshot was published with, built once per snapshot file
+    (each publish writes a new file, so the file's path names its manifest)."""
+    (path,) = con.execute(
+        "select path from duckdb_databases() where database_name = current_database()"
+    ).fetchone()
+    layer = _LAYERS.get(path) if path else None
+    if layer is None:
+        row = con.execute("select manifest from audit.semantic_manifest").fetchone()
+        if row is None:
+            raise MetricError("the snapshot carries no semantic manifest")
+        layer = SemanticLayer(row[0])
+        if path:
+            if len(_LAYERS) >= KEPT_LAYERS:
+                _LAYERS.pop(next(iter(_LAYERS)))
+            _LAYERS[path] = layer
+    return layer

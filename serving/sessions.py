@@ -209,6 +209,8 @@ def session_detail(
         [session_id],
     )
     exposure_names = [c[0] for c in exposures_cursor.description]
+    # fetched before the next query: a DuckDB connection has one open result at a time
+    exposures = [dict(zip(exposure_names, r, strict=True)) for r in exposures_cursor.fetchall()]
     (landed_until,) = con.execute("select max(landed_until) from audit.build_history").fetchone()
     events = con.execute(
         """
@@ -222,7 +224,7 @@ def session_detail(
     return {
         "session": session,
         "scores": {name: record[name] for name in SCORE_COLUMNS},
-        "exposures": [dict(zip(exposure_names, r, strict=True)) for r in exposures_cursor.fetchall()],
+        "exposures": exposures,
         "timeline": [
             {"event_id": event_id, "event_type": kind, "timestamp": at,
              "properties": _without_text(properties)}

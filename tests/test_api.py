@@ -229,6 +229,7 @@ def test_the_serve_command_stops_cleanly_on_sigterm(published, tmp_path: Path) -
                 time.sleep(0.2)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+        assert process.stdout.read().strip().endswith("stopped")
     finally:
         if process.poll() is None:
             process.kill()
