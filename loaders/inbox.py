@@ -78,6 +78,11 @@ def scan_inbox(
     return complete, waiting
 
 
+def waiting_note(paths: WarehousePaths, item: WaitingFile) -> str:
+    """The line that tells the user a file stays in the inbox, and why."""
+    return f"{item.path.relative_to(paths.inbox)}: not complete yet ({item.reason}); left in the inbox"
+
+
 def land_inbox(
     paths: WarehousePaths,
     settle_seconds: float = DEFAULT_SETTLE_SECONDS,
@@ -87,7 +92,7 @@ def land_inbox(
     landing.ensure_landing(paths)
     files, waiting = scan_inbox(paths, settle_seconds)
     for item in waiting:
-        report(f"{item.path.relative_to(paths.inbox)}: not complete yet ({item.reason}); left in the inbox")
+        report(waiting_note(paths, item))
     if not files:
         with landing.load_lock(paths):
             landing.remove_incomplete_loads(paths)

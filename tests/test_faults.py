@@ -308,7 +308,7 @@ def test_a_build_killed_at_a_point_recovers(
     assert_sound(home, events, tmp_path)
 
 
-@pytest.mark.parametrize("seed", trials([], [1, 2, 3, 4]))
+@pytest.mark.parametrize("seed", trials([1], [2, 3, 4]))
 def test_a_build_killed_at_a_random_moment_recovers(
     seed: int, home: WarehousePaths, events: Events, tmp_path: Path
 ) -> None:

@@ -159,6 +159,9 @@ def test_hand_computed_fixture(warehouse: WarehousePaths, tmp_path: Path) -> Non
         "avg_messages_per_session": 5 / 2, "resolution_rate": 0.5, "escalation_rate": 0.5,
         "fallback_rate": 2 / 5, "conversion_rate": 0.5, "avg_first_response_ms": (100 + 300) / 2,
         "avg_satisfaction_score": 5.0,
+        # s1 escalated, so only s2 is contained; s2 has no evidence of resolution; no tokens
+        "containment_rate": 0.5, "confirmed_resolution_rate": 0.0, "verified_resolution_rate": None,
+        "total_cost_usd": 0.0, "cost_per_session": 0.0, "cost_per_resolved_session": None,
     })
     assert day2["total_sessions"] == 1 and day2["avg_session_duration_seconds"] == 10.0
     assert day2["fallback_rate"] is None and day2["avg_first_response_ms"] is None
