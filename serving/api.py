@@ -8,10 +8,13 @@
     GET /                              the HTML report
     GET /docs, /openapi.json           the API's documentation
 
-Every request opens the current snapshot read-only; every error is a JSON body.
+Every request reads the snapshot current when it arrives, read-only, and gets its own
+connection; an answer is computed once per snapshot (snapshots never change once published).
+Every error is a JSON body.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
@@ -26,11 +29,20 @@ from loaders.paths import WarehousePaths
 
 from . import dashboard as board
 from . import sessions as drill
-from .publish import SnapshotUnavailableError, connect_snapshot, current_snapshot, serving_link
+from .publish import SnapshotUnavailableError, serving_link
+from .reader import NothingPublishedError, SnapshotReader
 
 MAX_TEXT = 128  # characters of any text parameter; longer values are refused, never echoed
 MAX_URL_BYTES = 8 * 1024
 MAX_HEADER_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True)
+class SnapshotView:
+    """A request's connection to the current snapshot, and the answers computed from it."""
+
+    con: duckdb.DuckDBPyConnection
+    answer: Callable[[Callable[[], Any]], Any]
 
 
 # --- response models -----------------------------------------------------------------------
@@ -243,37 +255,41 @@ def create_app(paths: WarehousePaths | None = None) -> FastAPI:
         version="1.0",
     )
 
-    def snapshot() -> Iterator[duckdb.DuckDBPyConnection]:
-        if current_snapshot(paths) is None:
-            raise HTTPException(503, "the warehouse has not been built yet; run `chat-analytics build`")
+    reader = SnapshotReader(paths)
+
+    def snapshot(request: Request) -> Iterator[SnapshotView]:
         try:
-            con = connect_snapshot(paths)
+            path, con = reader.connect()
+        except NothingPublishedError as error:
+            raise HTTPException(503, str(error)) from None
         except SnapshotUnavailableError as error:
             raise HTTPException(500, str(error)) from None
         try:
-            yield con
+            yield SnapshotView(con, lambda compute: reader.answer(
+                path, (request.url.path, str(request.query_params)), compute))
         finally:
             con.close()
 
-    Snapshot = Annotated[duckdb.DuckDBPyConnection, Depends(snapshot)]
+    Snapshot = Annotated[SnapshotView, Depends(snapshot)]
     router = APIRouter(prefix="/api/analytics")
 
     @router.get("/dashboard", response_model=DashboardResponse, summary="The dashboard of a period")
     def get_dashboard(
-        con: Snapshot,
+        view: Snapshot,
         start: Annotated[date, Query(description="First session date, YYYY-MM-DD.")],
         end: Annotated[date, Query(description="Last session date, YYYY-MM-DD.")],
         channel: Text = None,
         agent_version: Text = None,
     ) -> Any:
+        period = _period(start, end, channel, agent_version)
         try:
-            return board.dashboard(con, _period(start, end, channel, agent_version))
+            return view.answer(lambda: board.dashboard(view.con, period))
         except board.DashboardError as error:
             raise HTTPException(422, str(error)) from None
 
     @router.get("/funnel", response_model=FunnelResponse, summary="The funnel of a period")
     def get_funnel(
-        con: Snapshot,
+        view: Snapshot,
         start: date,
         end: date,
         channel: Text = None,
@@ -281,19 +297,23 @@ def create_app(paths: WarehousePaths | None = None) -> FastAPI:
         funnel: Annotated[str, Query(max_length=MAX_TEXT)] = "default",
     ) -> Any:
         period = _period(start, end, channel, agent_version)
+
+        def compute() -> dict[str, Any]:
+            board.validate_filters(view.con, period)
+            return {"period": {"start": start, "end": end}, "funnel": board.funnel(view.con, period, funnel)}
+
         try:
-            board.validate_filters(con, period)
+            return view.answer(compute)
         except board.DashboardError as error:
             raise HTTPException(422, str(error)) from None
-        return {"period": {"start": start, "end": end}, "funnel": board.funnel(con, period, funnel)}
 
     @router.get("/ab-tests", response_model=AbTestsResponse, summary="Every A/B test")
-    def get_ab_tests(con: Snapshot) -> Any:
-        return {"ab_tests": board.ab_tests(con)}
+    def get_ab_tests(view: Snapshot) -> Any:
+        return view.answer(lambda: {"ab_tests": board.ab_tests(view.con)})
 
     @router.get("/sessions", response_model=SessionListResponse, summary="Sessions behind a number")
     def get_sessions(
-        con: Snapshot,
+        view: Snapshot,
         start: date | None = None,
         end: date | None = None,
         channel: Text = None,
@@ -317,20 +337,24 @@ def create_app(paths: WarehousePaths | None = None) -> FastAPI:
             start, end, channel, agent_version, escalated, converted, fallback_topic, test_name,
             variant, min_score, max_score,
         )
+
+        def compute() -> dict[str, Any]:
+            page = drill.list_sessions(view.con, filters, sort, limit, cursor)
+            return {"sessions": page.sessions, "next_cursor": page.next_cursor, "sort": page.sort,
+                    "limit": page.limit}
+
         try:
-            page = drill.list_sessions(con, filters, sort, limit, cursor)
+            return view.answer(compute)
         except drill.SessionQueryError as error:
             raise HTTPException(422, str(error)) from None
-        return {"sessions": page.sessions, "next_cursor": page.next_cursor, "sort": page.sort,
-                "limit": page.limit}
 
     @router.get(
         "/sessions/{session_id}", response_model=SessionDetailResponse, summary="One session",
     )
     def get_session(
-        con: Snapshot, session_id: Annotated[str, Path(max_length=MAX_TEXT)],
+        view: Snapshot, session_id: Annotated[str, Path(max_length=MAX_TEXT)],
     ) -> Any:
-        detail = drill.session_detail(con, paths, session_id)
+        detail = view.answer(lambda: drill.session_detail(view.con, paths, session_id))
         if detail is None:
             raise HTTPException(404, "no such session")
         return detail
@@ -339,7 +363,7 @@ def create_app(paths: WarehousePaths | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, summary="The HTML report")
     def report(
-        con: Snapshot,
+        view: Snapshot,
         start: date | None = None,
         end: date | None = None,
         channel: Text = None,
@@ -348,16 +372,17 @@ def create_app(paths: WarehousePaths | None = None) -> FastAPI:
         from .report import default_period, render_html, report_data
 
         _dates_in_reach(start, end)
-        first, last = board.data_range(con)
+        first, last = board.data_range(view.con)
         if last is None:
             raise HTTPException(503, "the published snapshot holds no sessions yet")
         default = default_period(first, end or last)
         start, end = start or default.start, end or default.end
         try:
-            data = report_data(con, _period(start, end, channel, agent_version))
+            page = view.answer(lambda: render_html(
+                report_data(view.con, _period(start, end, channel, agent_version))))
         except board.DashboardError as error:
             raise HTTPException(422, str(error)) from None
-        return HTMLResponse(render_html(data))
+        return HTMLResponse(page)
 
     _install_error_handling(app)
     return app

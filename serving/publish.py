@@ -82,6 +82,11 @@ def connect_snapshot(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
         raise SnapshotUnavailableError(
             f"nothing is published at {serving_link(paths)} yet; run `chat-analytics build`"
         )
+    return open_snapshot(snapshot)
+
+
+def open_snapshot(snapshot: Path) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to one snapshot file, attached as ``warehouse``."""
     con = duckdb.connect()
     try:
         con.execute(f"attach '{snapshot}' as {CATALOG} (read_only)")
