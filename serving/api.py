@@ -420,6 +420,21 @@ def _install_error_handling(app: FastAPI) -> None:
         return await call_next(request)
 
 
+def _prepare_queries(paths: WarehousePaths) -> None:
+    """Load the published semantic manifest and compile the dashboard's queries before the first
+    request (about 2 s), so that no user waits for it."""
+    from .publish import connect_snapshot
+    from .report import default_period
+
+    try:
+        with connect_snapshot(paths) as con:
+            first, last = board.data_range(con)
+            if last is not None:
+                board.dashboard(con, default_period(first, last))
+    except (SnapshotUnavailableError, board.DashboardError):
+        pass  # the requests will say what is wrong
+
+
 def serve(host: str = "127.0.0.1", port: int = 8000, paths: WarehousePaths | None = None) -> None:
     import contextlib
     import signal
@@ -437,9 +452,11 @@ def serve(host: str = "127.0.0.1", port: int = 8000, paths: WarehousePaths | Non
             yield
 
     paths = paths or WarehousePaths.from_env()
+    app = create_app(paths)
+    _prepare_queries(paths)
     print(f"serving {serving_link(paths)} on http://{host}:{port} (docs at /docs)", flush=True)
     Server(uvicorn.Config(
-        create_app(paths),
+        app,
         host=host,
         port=port,
         server_header=False,
