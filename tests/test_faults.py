@@ -251,8 +251,12 @@ def test_a_load_committing_during_a_build_goes_to_the_next_build(
         marker.unlink(missing_ok=True)
     done = finish(build)
     assert done.returncode == 0, done.stdout[-3000:]
-    # the build published what it fixed at its start: not the load that committed meanwhile
-    assert load_time(home, events.days[2]) <= published_bound(home) < load_time(home, events.days[3])
+    if point == "build:landed":
+        # dbt had not started: the window it fixes when it starts takes the load whole
+        assert published_bound(home) >= load_time(home, events.days[3])
+    else:
+        # the build published what dbt fixed at its start: not the load that committed meanwhile
+        assert load_time(home, events.days[2]) <= published_bound(home) < load_time(home, events.days[3])
     assert_sound(home, events, tmp_path)
 
 

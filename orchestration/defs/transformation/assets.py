@@ -77,7 +77,8 @@ def dbt_models(
         yield event
         if isinstance(event, dg.Output):
             # The fault suite's points inside dbt: just after each model is built.
-            reached(f"build:dbt:{event.output_name.split('__')[-1]}")
+            # (the output is named <layer>__<model>, and model names hold "__" themselves)
+            reached(f"build:dbt:{event.output_name.split('__', 1)[-1]}")
     build_lock.record_child(None)
 
 
