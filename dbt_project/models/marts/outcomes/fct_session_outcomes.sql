@@ -59,7 +59,7 @@ recontacts as (
         on
             scope.user_key = later.user_key
             and scope.session_id <> later.session_id
-            and later.session_started_at > scope.session_started_at
+            and scope.session_started_at < later.session_started_at
             and later.session_started_at <= {{ recontact_window_end('scope.session_ended_at') }}
     group by scope.session_id
 
@@ -73,14 +73,14 @@ evidence as (
         case
             when scope.is_escalated then null
             {% if 'conversion' in evidence %}
-                when scope.is_converted then 'conversion'
+            when scope.is_converted then 'conversion'
             {% endif %}
             {% if 'flow_completed' in evidence %}
-                when scope.flows_completed > 0 then 'flow_completed'
+            when scope.flows_completed > 0 then 'flow_completed'
             {% endif %}
             {% if 'positive_feedback' in evidence %}
-                when scope.rating >= {{ var('positive_rating_min') | int }} or scope.has_thumbs_up
-                    then 'positive_feedback'
+            when scope.rating >= {{ var('positive_rating_min') | int }} or scope.has_thumbs_up
+                then 'positive_feedback'
             {% endif %}
         end as resolution_evidence,
         case when scope.user_key is not null then recontacts.has_recontact end as recontacted,

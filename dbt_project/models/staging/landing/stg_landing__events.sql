@@ -48,13 +48,15 @@ renamed as (
         {{ json_number('properties', 'value') }} as conversion_value,
         -- what producing an answer cost; a negative or fractional token count is no count
         case
-            when event_type = 'message_received'
+            when
+                event_type = 'message_received'
                 and {{ json_number('properties', 'tokens_in') }} >= 0
                 and {{ json_number('properties', 'tokens_in') }} = floor({{ json_number('properties', 'tokens_in') }})
                 then {{ json_number('properties', 'tokens_in') }}
         end as tokens_in,
         case
-            when event_type = 'message_received'
+            when
+                event_type = 'message_received'
                 and {{ json_number('properties', 'tokens_out') }} >= 0
                 and {{ json_number('properties', 'tokens_out') }} = floor({{ json_number('properties', 'tokens_out') }})
                 then {{ json_number('properties', 'tokens_out') }}
