@@ -256,6 +256,7 @@ def create_app(paths: WarehousePaths | None = None) -> FastAPI:
     )
 
     reader = SnapshotReader(paths)
+    app.state.reader = reader
 
     def snapshot(request: Request) -> Iterator[SnapshotView]:
         try:
@@ -420,19 +421,23 @@ def _install_error_handling(app: FastAPI) -> None:
         return await call_next(request)
 
 
-def _prepare_queries(paths: WarehousePaths) -> None:
-    """Load the published semantic manifest and compile the dashboard's queries before the first
-    request (about 2 s), so that no user waits for it."""
-    from .publish import connect_snapshot
+def _prepare_queries(reader: SnapshotReader) -> None:
+    """Open the published snapshot, load its semantic manifest and compile the dashboard's
+    queries before the first request (about 2 s), so that no user waits for it."""
     from .report import default_period
 
     try:
-        with connect_snapshot(paths) as con:
-            first, last = board.data_range(con)
-            if last is not None:
-                board.dashboard(con, default_period(first, last))
-    except (SnapshotUnavailableError, board.DashboardError):
-        pass  # the requests will say what is wrong
+        _, con = reader.connect()
+    except SnapshotUnavailableError:
+        return  # the requests will say what is wrong
+    try:
+        first, last = board.data_range(con)
+        if last is not None:
+            board.dashboard(con, default_period(first, last))
+    except board.DashboardError:
+        pass
+    finally:
+        con.close()
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, paths: WarehousePaths | None = None) -> None:
@@ -453,7 +458,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, paths: WarehousePaths | Non
 
     paths = paths or WarehousePaths.from_env()
     app = create_app(paths)
-    _prepare_queries(paths)
+    _prepare_queries(app.state.reader)
     print(f"serving {serving_link(paths)} on http://{host}:{port} (docs at /docs)", flush=True)
     Server(uvicorn.Config(
         app,
