@@ -106,6 +106,35 @@ def test_dbt_build_args() -> None:
     ]
 
 
+def test_assignment_check_reads_the_exposures_new_loads_touched() -> None:
+    from loaders.sdk import assign_variant
+    from orchestration.lib.quality import assignment_mismatches
+
+    arms = ["control", "treatment"]
+    right = {s: assign_variant(s, "t", arms) for s in ("s1", "s2", "s3", "s4")}
+    wrong = {s: next(a for a in arms if a != v) for s, v in right.items()}
+    con = duckdb.connect()
+    con.execute("create schema marts")
+    con.execute("create table marts.experiments as select 't' as test_name, unnest(?) as variant", [arms])
+    con.execute(
+        "create table marts.fct_ab_exposures (test_name varchar, session_id varchar, "
+        "variant varchar, last_loaded_at timestamp)"
+    )
+    exposures = [  # one wrong variant before the published build, two after it
+        ("t", "s1", wrong["s1"], datetime(2026, 1, 1)),
+        ("t", "s2", right["s2"], datetime(2026, 1, 1)),
+        ("t", "s3", wrong["s3"], datetime(2026, 1, 3)),
+        ("t", "s4", wrong["s4"], datetime(2026, 1, 3)),
+    ]
+    con.executemany("insert into marts.fct_ab_exposures values (?, ?, ?, ?)", exposures)
+    since_published = assignment_mismatches(con, datetime(2026, 1, 2))
+    assert (since_published.passed, since_published.observed) == (False, 2)
+    assert since_published.detail.startswith("2 of 2 exposures")
+    everything = assignment_mismatches(con, None)
+    assert (everything.observed, everything.detail.startswith("3 of 4 exposures")) == (3, True)
+    assert assignment_mismatches(con, datetime(2026, 1, 4)).passed
+
+
 def test_inbox_sensor_fires_only_on_new_files(warehouse: WarehousePaths) -> None:
     from orchestration.defs.automation.sensors import inbox_sensor
     from orchestration.resources import WarehouseResource

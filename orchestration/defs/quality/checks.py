@@ -15,6 +15,11 @@ AB_TESTS = dg.AssetKey(["marts", "fct_ab_tests"])
 AB_EXPOSURES = dg.AssetKey(["marts", "fct_ab_exposures"])
 
 
+def _full_refresh(context: dg.AssetCheckExecutionContext) -> bool:
+    dbt_config = context.run.run_config.get("ops", {}).get("dbt_models", {}).get("config", {})
+    return bool(dbt_config.get("full_refresh", False))
+
+
 def _result(
     measurement: quality.Measurement,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
@@ -127,11 +132,15 @@ def ab_sample_ratio(warehouse: WarehouseResource) -> dg.AssetCheckResult:
     asset=AB_EXPOSURES,
     description=(
         "Variants re-derived with the SDK rule (sha256 of test_name:session_id modulo the "
-        "seed's variants in alphabetical order) agree with the exposures (warning; mismatches "
+        "seed's variants in alphabetical order) agree with the exposures that loads since the "
+        "last published build touched, every exposure on a full refresh (warning; mismatches "
         "counted per test)."
     ),
 )
-def ab_assignment_integrity(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+def ab_assignment_integrity(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+) -> dg.AssetCheckResult:
+    since = None if _full_refresh(context) else published_landed_until(warehouse.paths())
     with warehouse.read_only() as con:
-        measurement = quality.assignment_mismatches(con)
+        measurement = quality.assignment_mismatches(con, since)
     return _result(measurement, dg.AssetCheckSeverity.WARN, threshold=0)
