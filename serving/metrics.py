@@ -8,10 +8,18 @@ parameters, so a request costs one DuckDB query. The manifest travels with the s
 that published it.
 """
 
+import contextlib
+import hashlib
+import json
 import logging
+import os
+import threading
+import uuid
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -54,38 +62,64 @@ class MetricQuery:
 
 
 class SemanticLayer:
-    """MetricFlow over one semantic manifest."""
+    """MetricFlow over one semantic manifest.
 
-    def __init__(self, manifest_json: str) -> None:
-        # MetricFlow logs every plan it builds at INFO; the serving side has no use for it.
-        logging.getLogger("metricflow").setLevel(logging.WARNING)
-        logging.getLogger("metricflow_semantics").setLevel(logging.WARNING)
-        from metricflow.engine.metricflow_engine import MetricFlowEngine
-        from metricflow_semantics.model.dbt_manifest_parser import (
-            parse_manifest_from_dbt_generated_manifest,
-        )
-        from metricflow_semantics.model.semantic_manifest_lookup import SemanticManifestLookup
+    Compiled SQL is kept in ``sql_cache`` (a folder), one file per manifest and MetricFlow
+    version: a process that finds its queries there answers them without starting MetricFlow
+    (about 2 s to load the manifest and a few hundred ms per query shape)."""
 
-        self.manifest = parse_manifest_from_dbt_generated_manifest(manifest_json)
-        self._engine = MetricFlowEngine(SemanticManifestLookup(self.manifest), _CompileOnlyClient())
+    def __init__(self, manifest_json: str, sql_cache: Path | None = None) -> None:
+        self._manifest_json = manifest_json
+        self._metrics = {metric["name"]: metric for metric in json.loads(manifest_json)["metrics"]}
+        self._engine: Any = None
+        self._cache_file: Path | None = None
+        self._compiled: dict[str, str] = {}
+        self._compiling = threading.Lock()  # one MetricFlow compile at a time per layer
+        if sql_cache is not None:
+            key = hashlib.sha256(f"{version('metricflow')}\n{manifest_json}".encode()).hexdigest()
+            self._cache_file = sql_cache / f"{key[:32]}.json"
+            try:
+                self._compiled = json.loads(self._cache_file.read_text())
+            except (OSError, ValueError):
+                self._compiled = {}
 
-    def metric(self, name: str) -> Any:
-        for metric in self.manifest.metrics:
-            if metric.name == name:
-                return metric
-        raise MetricError(f"no metric named {name!r} in the semantic layer")
+    def _metricflow(self) -> Any:
+        if self._engine is None:
+            # MetricFlow logs every plan it builds at INFO; the serving side has no use for it.
+            logging.getLogger("metricflow").setLevel(logging.WARNING)
+            logging.getLogger("metricflow_semantics").setLevel(logging.WARNING)
+            from metricflow.engine.metricflow_engine import MetricFlowEngine
+            from metricflow_semantics.model.dbt_manifest_parser import (
+                parse_manifest_from_dbt_generated_manifest,
+            )
+            from metricflow_semantics.model.semantic_manifest_lookup import SemanticManifestLookup
+
+            manifest = parse_manifest_from_dbt_generated_manifest(self._manifest_json)
+            self._engine = MetricFlowEngine(SemanticManifestLookup(manifest), _CompileOnlyClient())
+        return self._engine
+
+    def metric(self, name: str) -> dict[str, Any]:
+        if name not in self._metrics:
+            raise MetricError(f"no metric named {name!r} in the semantic layer")
+        return self._metrics[name]
 
     def label(self, name: str) -> str:
-        return self.metric(name).label or name
+        return self.metric(name).get("label") or name
 
     def meta(self, name: str) -> dict[str, Any]:
         """The metric's presentation hints: `unit` and which way is `better` (up, down, none)."""
-        config = self.metric(name).config
-        return dict(config.meta) if config is not None and config.meta else {}
+        return dict((self.metric(name).get("config") or {}).get("meta") or {})
 
     @lru_cache(maxsize=256)  # noqa: B019  one layer per published manifest, kept for its life
     def sql(self, query: MetricQuery, filters: frozenset[str]) -> str:
         """The query's SQL, with ``$name`` parameters for the given filters."""
+        key = repr((query, sorted(filters)))
+        if key in self._compiled:
+            return self._compiled[key]
+        with self._compiling:
+            return self._compile(key, query, filters)
+
+    def _compile(self, key: str, query: MetricQuery, filters: frozenset[str]) -> str:
         from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
 
         request = MetricFlowQueryRequest.create(
@@ -96,12 +130,30 @@ class SemanticLayer:
             where_constraints=[query.where(name) for name in sorted(filters)] or None,
         )
         try:
-            statement = self._engine.explain(request).sql_statement.sql
+            statement = self._metricflow().explain(request).sql_statement.sql
         except Exception as error:  # MetricFlow's errors have many classes; all mean "cannot"
             raise MetricError(str(error).strip().splitlines()[0]) from error
         for name in filters:
             statement = statement.replace(f"'__{name}__'", f"${name}")
+        self._compiled[key] = statement
+        self._keep_compiled()
         return statement
+
+    def _keep_compiled(self) -> None:
+        """Write the compiled SQL for the next process (atomically; a snapshot on a read-only
+        disk simply compiles again)."""
+        if self._cache_file is None:
+            return
+        with contextlib.suppress(OSError):
+            self._cache_file.parent.mkdir(exist_ok=True)
+            with contextlib.suppress(OSError, ValueError):  # what other processes compiled
+                self._compiled = {**json.loads(self._cache_file.read_text()), **self._compiled}
+            pending = self._cache_file.with_name(f".{self._cache_file.name}.{uuid.uuid4().hex}")
+            pending.write_text(json.dumps(self._compiled))
+            os.replace(pending, self._cache_file)
+            kept = sorted(self._cache_file.parent.glob("*.json"), key=lambda f: f.stat().st_mtime)
+            for stale in kept[:-KEPT_LAYERS]:
+                stale.unlink(missing_ok=True)
 
     def query(
         self, con: duckdb.DuckDBPyConnection, query: MetricQuery, **values: date | str | None
@@ -129,6 +181,7 @@ class _CompileOnlyClient:
 
 _LAYERS: dict[str, SemanticLayer] = {}
 KEPT_LAYERS = 4
+SQL_CACHE = "compiled-metrics"  # next to the snapshots
 
 
 def semantic_layer(con: duckdb.DuckDBPyConnection) -> SemanticLayer:
@@ -142,7 +195,7 @@ def semantic_layer(con: duckdb.DuckDBPyConnection) -> SemanticLayer:
         row = con.execute("select manifest from audit.semantic_manifest").fetchone()
         if row is None:
             raise MetricError("the snapshot carries no semantic manifest")
-        layer = SemanticLayer(row[0])
+        layer = SemanticLayer(row[0], Path(path).parent / SQL_CACHE if path else None)
         if path:
             if len(_LAYERS) >= KEPT_LAYERS:
                 _LAYERS.pop(next(iter(_LAYERS)))
