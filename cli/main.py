@@ -124,12 +124,13 @@ def run_build_command(
     full_refresh: bool = False,
     wait_seconds: float | None = 0.0,
     accept_quarantine: bool = False,
+    test_all_rows: bool = False,
 ) -> int:
     from orchestration.lib.pending import reason_to_skip
     from orchestration.settings import settings
     from serving.publish import serving_link
 
-    if not (full_refresh or accept_quarantine):
+    if not (full_refresh or accept_quarantine or test_all_rows):
         reason = reason_to_skip(paths, settings.inbox_settle_seconds)
         if reason is not None:
             _step(f"daily_build on {paths.home}: {reason}")
@@ -139,7 +140,12 @@ def run_build_command(
     _step(f"daily_build{' (full refresh)' if full_refresh else ''} on {paths.home}")
     try:
         outcome = run_build(
-            paths, full_refresh, wait_seconds, accept_quarantine, report=lambda line: print(f"    {line}")
+            paths,
+            full_refresh,
+            wait_seconds,
+            accept_quarantine,
+            report=lambda line: print(f"    {line}"),
+            test_all_rows=test_all_rows,
         )
     except HomeNotWritableError as error:
         raise UsageError(str(error)) from None
@@ -151,7 +157,7 @@ def run_build_command(
 
 def command_build(args: argparse.Namespace) -> int:
     return run_build_command(
-        WarehousePaths.from_env(), args.full_refresh, args.wait, args.accept_quarantine
+        WarehousePaths.from_env(), args.full_refresh, args.wait, args.accept_quarantine, args.test_all_rows
     )
 
 
@@ -379,6 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--full-refresh", action="store_true",
                        help="rebuild every incremental model from all landed data")
+    build.add_argument(
+        "--test-all-rows", action="store_true",
+        help="run every dbt test on every row (a build otherwise tests the rows it wrote; the "
+        "weekly schedule and --full-refresh test every row)",
+    )
     build.add_argument(
         "--wait", nargs="?", type=_wait, const=None, default=0.0, metavar="SECONDS",
         help="when another build runs, wait for it (at most SECONDS; without a number, as long "

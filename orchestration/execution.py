@@ -46,11 +46,15 @@ def check_home_writable(paths: WarehousePaths) -> None:
 
 
 def build_run_config(
-    paths: WarehousePaths, full_refresh: bool, accept_quarantine: bool = False, log_level: str = "CRITICAL"
+    paths: WarehousePaths,
+    full_refresh: bool,
+    accept_quarantine: bool = False,
+    log_level: str = "CRITICAL",
+    test_all_rows: bool = False,
 ) -> dict:
     home = str(paths.home)
     return {
-        "ops": {"dbt_models": {"config": {"full_refresh": full_refresh}}},
+        "ops": {"dbt_models": {"config": {"full_refresh": full_refresh, "test_all_rows": test_all_rows}}},
         "resources": {
             "warehouse": {"config": {"home": home, "accept_quarantine": accept_quarantine}},
             "build_lock": {"config": {"home": home}},
@@ -105,6 +109,7 @@ def run_build(
     wait_seconds: float | None = 0.0,
     accept_quarantine: bool = False,
     report: Callable[[str], None] = print,
+    test_all_rows: bool = False,
 ) -> BuildOutcome:
     check_home_writable(paths)
     prepare_dagster_home(paths)  # for `dagster dev` on this home: one run at a time, monitored
@@ -121,7 +126,9 @@ def run_build(
         # SQLite one transaction at a time would cost more than the build itself.
         with dg.DagsterInstance.ephemeral() as instance:
             result = defs.resolve_job_def("daily_build").execute_in_process(
-                run_config=build_run_config(paths, full_refresh, accept_quarantine),
+                run_config=build_run_config(
+                    paths, full_refresh, accept_quarantine, test_all_rows=test_all_rows
+                ),
                 instance=instance,
                 raise_on_error=False,
                 run_id=run_id,

@@ -31,6 +31,8 @@ class Settings:
     inbox_interval_seconds: int = 60
     inbox_settle_seconds: float = 10.0
     daily_cron: str = "0 2 * * *"
+    # Once a week the build runs every dbt test on every row, not only the rows it wrote.
+    all_rows_test_cron: str = "0 4 * * 0"
     # Dagster keeps the records of runs this recent (and always the latest few).
     run_retention_days: float = 7.0
 

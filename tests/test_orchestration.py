@@ -87,12 +87,14 @@ def test_definitions_graph_snapshot() -> None:
     assert len(dbt_checks) >= 30
     assert "marts/fct_sessions:unique_fct_sessions_session_id" in dbt_checks
     assert [job.name for job in defs.jobs if not job.name.startswith("__")] == ["daily_build"]
-    [schedule] = defs.schedules
-    assert (schedule.name, schedule.cron_schedule, schedule.execution_timezone) == (
+    daily, weekly = defs.schedules
+    assert (daily.name, daily.cron_schedule, daily.execution_timezone) == (
         "daily_build_schedule",
         "0 2 * * *",
         "UTC",
     )
+    assert (weekly.name, weekly.cron_schedule) == ("all_rows_test_schedule", "0 4 * * 0")
+    assert weekly.job.name == "daily_build"
     [sensor] = defs.sensors
     assert sensor.name == "inbox_sensor" and sensor.minimum_interval_seconds == 60
     landing = graph.get(dg.AssetKey(["staging", "stg_landing__events"]))
@@ -103,6 +105,9 @@ def test_dbt_build_args() -> None:
     assert dbt_build_args(DbtBuildConfig()) == ["build", "--exclude", "resource_type:unit_test"]
     assert dbt_build_args(DbtBuildConfig(full_refresh=True)) == [
         "build", "--exclude", "resource_type:unit_test", "--full-refresh"
+    ]
+    assert dbt_build_args(DbtBuildConfig(test_all_rows=True)) == [
+        "build", "--exclude", "resource_type:unit_test", "--vars", '{"test_all_rows": true}'
     ]
 
 
@@ -235,6 +240,32 @@ def test_a_broken_load_blocks_publication(built_home: WarehousePaths, capsys) ->
     assert build(paths, accept_quarantine=True) == 0
     assert "warning: check 'quarantine_share'" in capsys.readouterr().out
     assert build(paths) == 0
+
+@pytest.mark.slow
+def test_a_build_tests_the_rows_it_wrote_and_the_weekly_build_every_row(
+    built_home: WarehousePaths, capsys
+) -> None:
+    paths = built_home
+    with duckdb.connect(str(paths.database)) as con:
+        # a row an earlier build wrote and tested, broken behind the warehouse's back
+        broken, duration = con.execute(
+            "select session_id, duration_seconds from marts.fct_sessions "
+            "order by last_loaded_at, session_id limit 1"
+        ).fetchone()
+        con.execute("update marts.fct_sessions set duration_seconds = -1 where session_id = ?", [broken])
+    try:
+        _generate_into_inbox(paths, seed=4, days=1, start=datetime.now(UTC).date())
+        capsys.readouterr()
+        assert build(paths) == 0  # the new rows pass; the broken row is not among them
+        assert build(paths, test_all_rows=True) == 1
+        assert "within_range_fct_sessions_duration_seconds" in capsys.readouterr().err
+    finally:
+        with duckdb.connect(str(paths.database)) as con:
+            con.execute(
+                "update marts.fct_sessions set duration_seconds = ? where session_id = ?", [duration, broken]
+            )
+    assert build(paths, test_all_rows=True) == 0
+
 
 @pytest.mark.slow
 

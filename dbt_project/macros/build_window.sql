@@ -19,6 +19,9 @@
 {% macro default__create_build_window() -%}
     {%- set loads = env_var('CHAT_ANALYTICS_HOME', 'warehouse') ~ '/landing/loads' -%}
     {%- do run_query('create schema if not exists audit') -%}
+    {%- do run_query(
+        'create table if not exists audit.tested_windows (landed_until timestamp, fixed_at timestamp)'
+    ) -%}
     create or replace table audit.build_window as
     with committed as (
         select
@@ -30,6 +33,7 @@
 
     select
         max(committed.loaded_at) as landed_until,
+        {{ tested_until() }} as tested_until,
         current_timestamp as fixed_at
     from committed
 {%- endmacro %}
@@ -39,11 +43,26 @@
 {% macro spark__create_build_window() -%}
     {%- do run_query('create database if not exists audit') -%}
     {%- do run_query('drop table if exists audit.build_window') -%}
+    {%- do run_query(
+        'create table if not exists audit.tested_windows (landed_until timestamp, fixed_at timestamp) using parquet'
+    ) -%}
     create table audit.build_window as
     select
         max(loaded_at) as landed_until,
+        {{ tested_until() }} as tested_until,
         current_timestamp() as fixed_at
     from landing.audit
+{%- endmacro %}
+
+
+{#- Where the rows this build must test begin: after the last fully tested window, or
+    nowhere (test every row) on a full refresh or when the var test_all_rows is set. -#}
+{% macro tested_until() -%}
+    {%- if flags.FULL_REFRESH or var('test_all_rows', false) -%}
+        cast(null as timestamp)
+    {%- else -%}
+        (select max(tested.landed_until) from audit.tested_windows as tested)
+    {%- endif -%}
 {%- endmacro %}
 
 
@@ -67,4 +86,66 @@
             {{ loaded_at_column }} <= cast('{{ landed_until }}' as timestamp)
         {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#-
+    Tests bound to what a build changed.
+
+    A model that names its `changed_rows_column` in its meta (the load time of the newest
+    event behind each row) is tested on the rows this build wrote: rows loaded after the
+    window of the last build whose tests all passed. Rows an earlier build wrote were tested
+    then, and an incremental build leaves them as they were, so a daily build's tests cost
+    what its new data costs, not what the history holds. `--full-refresh`, the var
+    `test_all_rows` (the weekly schedule sets it) and a first build test every row.
+-#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where') -%}
+    {%- if where == '__changed_rows__' -%}
+        {%- set where = changed_rows_filter() -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- do return('(select * from ' ~ relation ~ ' where ' ~ where ~ ') dbt_subquery') -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}
+
+
+{% macro changed_rows_filter() -%}
+    {%- if not execute or model.attached_node is none or model.attached_node not in graph.nodes -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set column = graph.nodes[model.attached_node].config.meta.get('changed_rows_column') -%}
+    {%- set window_relation = adapter.get_relation(
+        database=target.database, schema='audit', identifier='build_window'
+    ) if column else none -%}
+    {%- if window_relation is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {%- set window = run_query(
+        'select cast(tested_until as ' ~ dbt.type_string() ~ ') from ' ~ window_relation
+    ) -%}
+    {%- set tested_until = window.columns[0].values()[0] if window.rows | length else none -%}
+    {%- if tested_until is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(column ~ " > cast('" ~ tested_until ~ "' as timestamp)") }}
+{%- endmacro %}
+
+
+{#- The window of the last build whose every test passed, recorded as the build ends: only
+    when every data test of the project ran (a build of a selection has not tested
+    everything) and no node failed. -#}
+{% macro record_tested_window(results) -%}
+    {%- if execute and flags.WHICH == 'build' -%}
+        {%- set tests = graph.nodes.values() | selectattr('resource_type', 'equalto', 'test') | list -%}
+        {%- set tested = results | selectattr('node.resource_type', 'equalto', 'test') | list -%}
+        {%- set unfinished = results | rejectattr('status', 'in', ['pass', 'success', 'warn', 'no-op']) | list -%}
+        {%- if tested | length == tests | length and not unfinished -%}
+            {%- do run_query(
+                'insert into audit.tested_windows select landed_until, fixed_at from audit.build_window'
+            ) -%}
+        {%- endif -%}
+    {%- endif -%}
+    select 1
 {%- endmacro %}

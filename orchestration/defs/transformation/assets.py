@@ -22,6 +22,9 @@ dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROFILES_
 
 class DbtBuildConfig(dg.Config):
     full_refresh: bool = False
+    # Test every row of every model, not only the rows this build wrote (weekly; a full
+    # refresh always does).
+    test_all_rows: bool = False
 
 
 class WarehouseTranslator(DagsterDbtTranslator):
@@ -52,6 +55,8 @@ def dbt_build_args(config: DbtBuildConfig) -> list[str]:
     """dbt's arguments for the daily build; pure, unit-tested. Unit tests check the models'
     logic on fixtures, not the day's data: the test suite runs them, the daily build does not."""
     args = ["build", "--exclude", "resource_type:unit_test"]
+    if config.test_all_rows:
+        args += ["--vars", '{"test_all_rows": true}']
     return [*args, "--full-refresh"] if config.full_refresh else args
 
 
