@@ -17,7 +17,6 @@ import threading
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -110,7 +109,6 @@ class SemanticLayer:
         """The metric's presentation hints: `unit` and which way is `better` (up, down, none)."""
         return dict((self.metric(name).get("config") or {}).get("meta") or {})
 
-    @lru_cache(maxsize=256)  # noqa: B019  one layer per published manifest, kept for its life
     def sql(self, query: MetricQuery, filters: frozenset[str]) -> str:
         """The query's SQL, with ``$name`` parameters for the given filters."""
         key = repr((query, sorted(filters)))

@@ -70,22 +70,32 @@
     Unit tests feed fixture rows instead of the landing zone, and a compile outside any run
     has no window yet: both see every row. -#}
 {% macro in_build_window(loaded_at_column, landing_relation) -%}
+    {%- set landed_until = none if (landing_relation | string).startswith('__dbt__cte__')
+        else build_window_bound('landed_until') -%}
+    {%- if landed_until is none -%}
+        true
+    {%- elif landed_until == '' -%}
+        false
+    {%- else -%}
+        {{ loaded_at_column }} <= cast('{{ landed_until }}' as timestamp)
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- One bound of the run's window, as text: none when no window is fixed (outside a run), ''
+    when the window has no such bound. -#}
+{% macro build_window_bound(column) -%}
     {%- set window_relation = adapter.get_relation(
         database=target.database, schema='audit', identifier='build_window'
     ) if execute else none -%}
-    {%- if window_relation is none or (landing_relation | string).startswith('__dbt__cte__') -%}
-        true
-    {%- else -%}
-        {%- set window = run_query(
-            'select cast(landed_until as ' ~ dbt.type_string() ~ ') from ' ~ window_relation
-        ) -%}
-        {%- set landed_until = window.columns[0].values()[0] if window.rows | length else none -%}
-        {%- if landed_until is none -%}
-            false
-        {%- else -%}
-            {{ loaded_at_column }} <= cast('{{ landed_until }}' as timestamp)
-        {%- endif -%}
+    {%- if window_relation is none -%}
+        {{ return(none) }}
     {%- endif -%}
+    {%- set window = run_query(
+        'select cast(' ~ column ~ ' as ' ~ dbt.type_string() ~ ') from ' ~ window_relation
+    ) -%}
+    {%- set value = window.columns[0].values()[0] if window.rows | length else none -%}
+    {{ return('' if value is none else value) }}
 {%- endmacro %}
 
 
@@ -116,17 +126,8 @@
         {{ return(none) }}
     {%- endif -%}
     {%- set column = graph.nodes[model.attached_node].config.meta.get('changed_rows_column') -%}
-    {%- set window_relation = adapter.get_relation(
-        database=target.database, schema='audit', identifier='build_window'
-    ) if column else none -%}
-    {%- if window_relation is none -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {%- set window = run_query(
-        'select cast(tested_until as ' ~ dbt.type_string() ~ ') from ' ~ window_relation
-    ) -%}
-    {%- set tested_until = window.columns[0].values()[0] if window.rows | length else none -%}
-    {%- if tested_until is none -%}
+    {%- set tested_until = build_window_bound('tested_until') if column else none -%}
+    {%- if not tested_until -%}
         {{ return(none) }}
     {%- endif -%}
     {{ return(column ~ " > cast('" ~ tested_until ~ "' as timestamp)") }}

@@ -2,7 +2,7 @@ from datetime import UTC
 
 import dagster as dg
 
-from orchestration.defs.transformation.assets import dbt_models
+from orchestration.defs.transformation.assets import dbt_models, is_full_refresh
 from orchestration.project import project_digest
 from orchestration.resources import BuildLockResource, WarehouseResource
 from serving.dashboard import data_range
@@ -15,10 +15,7 @@ def _build_record(context: dg.AssetExecutionContext) -> BuildRecord:
     started = record.create_timestamp if record else None
     if started is not None and started.tzinfo is not None:
         started = started.astimezone(UTC).replace(tzinfo=None)
-    dbt_config = context.run.run_config.get("ops", {}).get("dbt_models", {}).get("config", {})
-    return BuildRecord(
-        context.run.run_id, started, bool(dbt_config.get("full_refresh", False)), project_digest()
-    )
+    return BuildRecord(context.run.run_id, started, is_full_refresh(context.run), project_digest())
 
 
 @dg.asset(

@@ -3,6 +3,7 @@ the serving snapshot; WARN checks are reported and never block."""
 
 import dagster as dg
 
+from orchestration.defs.transformation.assets import is_full_refresh
 from orchestration.lib import quality
 from orchestration.resources import WarehouseResource, utc_now
 from orchestration.settings import settings
@@ -13,11 +14,6 @@ SESSIONS = dg.AssetKey(["marts", "fct_sessions"])
 DAILY_METRICS = dg.AssetKey(["marts", "fct_agent_metrics_daily"])
 AB_TESTS = dg.AssetKey(["marts", "fct_ab_tests"])
 AB_EXPOSURES = dg.AssetKey(["marts", "fct_ab_exposures"])
-
-
-def _full_refresh(context: dg.AssetCheckExecutionContext) -> bool:
-    dbt_config = context.run.run_config.get("ops", {}).get("dbt_models", {}).get("config", {})
-    return bool(dbt_config.get("full_refresh", False))
 
 
 def _result(
@@ -140,7 +136,7 @@ def ab_sample_ratio(warehouse: WarehouseResource) -> dg.AssetCheckResult:
 def ab_assignment_integrity(
     context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
 ) -> dg.AssetCheckResult:
-    since = None if _full_refresh(context) else published_landed_until(warehouse.paths())
+    since = None if is_full_refresh(context.run) else published_landed_until(warehouse.paths())
     with warehouse.read_only() as con:
         measurement = quality.assignment_mismatches(con, since)
     return _result(measurement, dg.AssetCheckSeverity.WARN, threshold=0)

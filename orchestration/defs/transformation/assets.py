@@ -51,6 +51,12 @@ class WarehouseTranslator(DagsterDbtTranslator):
         return dbt_resource_props.get("description") or dbt_resource_props["name"]
 
 
+def is_full_refresh(run: dg.DagsterRun) -> bool:
+    """Whether the run's dbt build is a full refresh, as its run config says."""
+    config = run.run_config.get("ops", {}).get("dbt_models", {}).get("config", {})
+    return bool(config.get("full_refresh", False))
+
+
 def dbt_build_args(config: DbtBuildConfig) -> list[str]:
     """dbt's arguments for the daily build; pure, unit-tested. Unit tests check the models'
     logic on fixtures, not the day's data: the test suite runs them, the daily build does not."""
