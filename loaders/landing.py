@@ -1,9 +1,11 @@
 """The landing zone's commit protocol.
 
-A load writes its three Parquet files (events, quarantine, audit) into a private folder under
-``landing/_incomplete`` and then renames that folder into ``landing/loads`` in one step. The
-rename is the commit: readers either see the whole load or none of it, and a load killed at any
-earlier point leaves only an incomplete folder that the next load removes. Loads take an
+A load writes its Parquet files (events, their keys, quarantine, conflicts, audit) into a private folder
+under ``landing/_incomplete`` and then renames that folder into ``landing/loads`` in one step.
+The rename is the commit: readers either see the whole load or none of it, and a load killed at
+any earlier point leaves only an incomplete folder that the next load removes. One commit may
+hold a group of files, each with its own load id and audit row; they share the load time, which
+names the folder (after the first file's load id). Loads take an
 exclusive file lock so that deduplication against earlier loads sees every committed load; they
 never touch the DuckDB warehouse file, so building and BI reads never wait for them.
 """
@@ -21,12 +23,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .paths import WarehousePaths
-from .schema import AUDIT_SCHEMA, CONFLICT_SCHEMA, LANDED_EVENT_SCHEMA, QUARANTINE_SCHEMA
+from .schema import (
+    AUDIT_SCHEMA,
+    CONFLICT_SCHEMA,
+    EVENT_KEY_SCHEMA,
+    LANDED_EVENT_SCHEMA,
+    QUARANTINE_SCHEMA,
+)
 
 EMPTY_LOAD_ID = "00000000T000000000000-empty"
 # The files of every load; readers glob each name across loads.
 LOAD_FILES = {
     "events": LANDED_EVENT_SCHEMA,
+    "event_keys": EVENT_KEY_SCHEMA,
     "quarantine": QUARANTINE_SCHEMA,
     "conflicts": CONFLICT_SCHEMA,
     "audit": AUDIT_SCHEMA,
@@ -89,14 +98,16 @@ def committed_load_ids(paths: WarehousePaths) -> list[str]:
     return sorted(p.name for p in paths.loads.iterdir() if (p / "audit.parquet").exists())
 
 
-def previous_load_with_hash(
-    con: duckdb.DuckDBPyConnection, paths: WarehousePaths, file_sha256: str
-) -> str | None:
-    row = con.execute(
-        "select load_id from read_parquet(?) where file_sha256 = ? order by load_id limit 1",
-        [paths.audit_glob(), file_sha256],
-    ).fetchone()
-    return row[0] if row else None
+def previous_loads_with_hashes(
+    con: duckdb.DuckDBPyConnection, paths: WarehousePaths, file_hashes: list[str]
+) -> dict[str, str]:
+    """The first load of each content hash that was loaded before."""
+    rows = con.execute(
+        "select file_sha256, min(load_id) from read_parquet(?) "
+        "where file_sha256 in (select unnest(?)) group by file_sha256",
+        [paths.audit_glob(), file_hashes],
+    ).fetchall()
+    return dict(rows)
 
 
 LOAD_TIME_FORMAT = "%Y%m%dT%H%M%S%f"

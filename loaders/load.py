@@ -1,6 +1,7 @@
-"""Load one file into the landing zone: read, validate, deduplicate, write, commit, audit."""
+"""Load files into the landing zone: read, validate, deduplicate, write, commit, audit."""
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,10 @@ from .validation import classify_sql, register_functions
 
 LOAD_STEPS = ("read", "validated", "events_written", "quarantine_written", "audit_written")
 SCRATCH_MEMORY_LIMIT = "1GB"
+# A group of files is validated as one table and committed in one step: enough input to keep
+# every core busy and to spread the fixed cost of a commit, little enough to stay in memory.
+GROUP_BYTES = 64 * 1024 * 1024
+GROUP_FILES = 500
 # What "the same event" means for a repeated event_id: every field the marts read.
 CONTENT_DIGEST = "hash(session_id, user_id, event_type, event_timestamp, channel, properties)"
 
@@ -111,11 +116,17 @@ def load_files(
     paths: WarehousePaths | None = None,
     progress: FileProgressCallback | None = None,
 ) -> Iterator[LoadResult]:
-    """Load files in order, each committed on its own, yielding each file's result.
+    """Load files in order, yielding each file's result once it is committed.
+
+    Files are taken in groups of consecutive files (up to ``GROUP_BYTES`` of input or
+    ``GROUP_FILES`` files): a group is validated and deduplicated as one table, on every core,
+    and committed in one step, with one audit row per file. Loading small files one by one
+    would spend most of its time on per-file overhead. A file that cannot be read ends its
+    group: the files before it commit, then its error is raised.
 
     The batch holds the load lock throughout, so the event ids of earlier loads are read once
-    and then kept up to date in memory: deduplicating the n-th file does not rescan the n - 1
-    loads before it.
+    and then kept up to date in memory: deduplicating the n-th group does not rescan the loads
+    before it.
     """
     paths = paths or WarehousePaths.from_env()
     files = [Path(path) for path in files]
@@ -127,10 +138,24 @@ def load_files(
         landing.ensure_landing(paths)
         batch = _LoadBatch(paths)
         try:
-            for path in files:
-                yield _load_one(path, paths, batch, progress)
+            for group in _groups(files):
+                yield from _load_group(group, paths, batch, progress)
         finally:
             batch.close()
+
+
+def _groups(files: list[Path]) -> Iterator[list[Path]]:
+    group: list[Path] = []
+    group_bytes = 0
+    for path in files:
+        size = path.stat().st_size
+        if group and (group_bytes + size > GROUP_BYTES or len(group) == GROUP_FILES):
+            yield group
+            group, group_bytes = [], 0
+        group.append(path)
+        group_bytes += size
+    if group:
+        yield group
 
 
 class _LoadBatch:
@@ -142,27 +167,61 @@ class _LoadBatch:
         self.con = _scratch_connection(paths)
         self.loaded = False
 
-    def landed_ids(self) -> str:
-        """Event ids with the digest of their landed content (NULL for loads written before
-        digests were kept: conflicts with those are not judged)."""
+    def landed_keys(self) -> str:
+        """The keys of every landed event, with the digest of its content (NULL for loads
+        written before digests were kept: conflicts with those are not judged)."""
         if not self.loaded:
+            _index_older_loads(self.con, self.paths)
             self.con.execute(
-                "create table landed_ids as select event_id, content_digest "
-                f"from read_parquet({_sql_string(self.paths.events_glob())}, union_by_name = true)"
+                "create table landed_keys as select * "
+                f"from read_parquet({_sql_string(self.paths.event_keys_glob())})"
             )
             self.loaded = True
-        return "landed_ids"
+        return "landed_keys"
 
     def add_accepted(self, committed: Path) -> None:
-        """Called once a load has committed: its accepted ids are landed from now on."""
-        self.landed_ids()
-        events_file = _sql_string(str(committed / "events.parquet"))
-        self.con.execute(
-            f"insert into landed_ids select event_id, content_digest from read_parquet({events_file})"
-        )
+        """Called once a load has committed: its accepted events are landed from now on."""
+        self.landed_keys()
+        keys_file = _sql_string(str(committed / "event_keys.parquet"))
+        self.con.execute(f"insert into landed_keys select * from read_parquet({keys_file})")
 
     def close(self) -> None:
         self.con.close()
+
+
+def _event_key_columns(event_id: str) -> str:
+    """An event id's key: its MD5 in two 64-bit halves, taken from the hex digest (which, unlike
+    ``md5_number``, reads the same on every DuckDB version). Distinct ids share a key with odds
+    of about 1e-21 among a billion events."""
+    return ", ".join(
+        f"cast('0x' || substr(md5({event_id}), {start}, 16) as ubigint) as event_key_{half}"
+        for half, start in (("high", 1), ("low", 17))
+    )
+
+
+def _write_event_keys(
+    con: duckdb.DuckDBPyConnection, events_file: Path, keys_file: Path, digest: str = "content_digest"
+) -> None:
+    con.execute(
+        f"copy (select {_event_key_columns('event_id')}, {digest} as content_digest "
+        f"from read_parquet({_sql_string(str(events_file))})) "
+        f"to {_sql_string(str(keys_file))} (format parquet, compression zstd)"
+    )
+
+
+def _index_older_loads(con: duckdb.DuckDBPyConnection, paths: WarehousePaths) -> None:
+    """Give loads committed before event keys were kept their keys file (once; written aside
+    and renamed, so a killed load leaves no half-written index)."""
+    for load in paths.loads.iterdir():
+        events, keys_file = load / "events.parquet", load / "event_keys.parquet"
+        if events.exists() and not keys_file.exists():
+            partial = load / ".event_keys.parquet"
+            columns = con.execute("select name from parquet_schema(?)", [str(events)]).fetchall()
+            digest = "content_digest" if ("content_digest",) in columns else "cast(null as ubigint)"
+            _write_event_keys(con, events, partial, digest)
+            with partial.open("rb") as handle:
+                os.fsync(handle.fileno())
+            os.rename(partial, keys_file)
 
 
 def _scratch_connection(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
@@ -174,109 +233,181 @@ def _scratch_connection(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _load_one(
-    path: Path,
+@dataclass
+class _GroupFile:
+    """A file of a group that is loaded (not skipped as already loaded)."""
+
+    file_number: int
+    path: Path
+    file_format: str
+    content_hash: str
+    started_at: datetime | None = None
+    load_id: str = ""
+
+
+class _ReadFailure(Exception):
+    def __init__(self, file_number: int, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.file_number = file_number
+        self.error = error
+
+
+def _load_group(
+    group: list[Path],
     paths: WarehousePaths,
     batch: _LoadBatch,
     progress: FileProgressCallback | None,
-) -> LoadResult:
-    file_format = detect_format(path)
-    source_file = str(path.resolve())
-    content_hash = file_sha256(path)
-    previous = landing.previous_load_with_hash(batch.con, paths, content_hash)
-    if previous is not None:
-        return LoadResult(source_file, None, 0, 0, 0, 0, 0, True, previous)
-    started_at = datetime.now(UTC).replace(tzinfo=None)
+) -> Iterator[LoadResult]:
+    con = batch.con
+    hashes = [file_sha256(path) for path in group]
+    previous = landing.previous_loads_with_hashes(con, paths, hashes)
+    to_load: list[_GroupFile] = []
+    first_copy: dict[str, _GroupFile] = {}
+    for number, (path, content_hash) in enumerate(zip(group, hashes, strict=True)):
+        if content_hash not in previous and content_hash not in first_copy:
+            item = _GroupFile(number, path, detect_format(path), content_hash)
+            first_copy[content_hash] = item
+            to_load.append(item)
+    failure: _ReadFailure | None = None
+    counts: dict[int, tuple[int, ...]] = {}
+    reasons: dict[int, tuple[tuple[str, int], ...]] = {}
     try:
-        _read(batch, path, file_format, progress)
-        load_time = landing.next_load_time(paths)
-        load_id = landing.new_load_id(load_time, content_hash)
-        staged = landing.staging_folder(paths, load_id)
-        counts = _land(batch, source_file, load_id, load_time, staged)
-        reasons = tuple(
-            (reason, int(count))
-            for reason, count in batch.con.execute(
-                "select reason, count(*) from classified where reason is not null "
-                "group by reason order by count(*) desc, reason"
-            ).fetchall()
-        )
-        reached("audit_written")
-        _write_audit(
-            batch.con, staged, load_id, source_file, file_format, content_hash,
-            path.stat().st_size, counts, started_at, load_time,
-        )
-        committed = landing.commit(paths, staged)
-        batch.add_accepted(committed)
+        failure = _read(batch, to_load, progress)
+        if failure is not None:
+            to_load = [item for item in to_load if item.file_number < failure.file_number]
+        if to_load:
+            load_time = landing.next_load_time(paths)
+            for item in to_load:
+                item.load_id = landing.new_load_id(load_time, item.content_hash)
+            con.execute(
+                "create table group_files (file_number integer, load_id varchar, source_file varchar)"
+            )
+            con.executemany(
+                "insert into group_files values (?, ?, ?)",
+                [[item.file_number, item.load_id, str(item.path.resolve())] for item in to_load],
+            )
+            staged = landing.staging_folder(paths, to_load[0].load_id)
+            counts = _land(batch, load_time, staged)
+            for number, reason, count in con.execute(
+                "select file_number, reason, count(*) from classified where reason is not null "
+                "group by all order by file_number, count(*) desc, reason"
+            ).fetchall():
+                reasons[number] = (*reasons.get(number, ()), (reason, int(count)))
+            reached("audit_written")
+            _write_audit(con, staged, to_load, counts, load_time)
+            committed = landing.commit(paths, staged)
+            batch.add_accepted(committed)
     finally:
-        batch.con.execute("drop view if exists accepted")
-        for table in ("raw_records", "classified", "duplicates"):
-            batch.con.execute(f"drop table if exists {table}")
-    return LoadResult(source_file, load_id, *counts, quarantine_reasons=reasons)
+        con.execute("drop view if exists accepted")
+        for table in ("raw_records", "classified", "duplicates", "group_files"):
+            con.execute(f"drop table if exists {table}")
+    loaded = {item.file_number: item for item in to_load}
+    for number, (path, content_hash) in enumerate(zip(group, hashes, strict=True)):
+        if failure is not None and number >= failure.file_number:
+            raise failure.error
+        source_file = str(path.resolve())
+        if number in loaded:
+            item = loaded[number]
+            yield LoadResult(
+                source_file, item.load_id, *counts[number], quarantine_reasons=reasons.get(number, ())
+            )
+        else:
+            earlier = previous.get(content_hash) or first_copy[content_hash].load_id
+            yield LoadResult(source_file, None, 0, 0, 0, 0, 0, True, earlier)
+
+
+def _group_batches(to_load: list[_GroupFile]) -> Iterator[tuple[int, pa.Table | None]]:
+    """Every file's record batches in turn, each file opened by a ``None`` batch."""
+    for item in to_load:
+        yield item.file_number, None
+        try:
+            for records in read_records(item.path, item.file_format):
+                yield item.file_number, records
+        except Exception as error:
+            raise _ReadFailure(item.file_number, error) from error
 
 
 def _read(
     batch: _LoadBatch,
-    path: Path,
-    file_format: str,
+    to_load: list[_GroupFile],
     progress: FileProgressCallback | None,
-) -> None:
-    """Store the file's records in ``raw_records``, in order."""
+) -> _ReadFailure | None:
+    """Store the group's records in ``raw_records``, each file's in order. A file that cannot
+    be read is dropped from the table, with the files after it, and its failure returned."""
     con = batch.con
-    # The reader thread parses the next batch while DuckDB stores this one (it releases
-    # the GIL); classification then runs once over the stored table, in parallel.
+    # The reader thread parses the next batch, of this file or the next, while DuckDB stores
+    # this one (it releases the GIL); classification then runs once over the stored table.
     con.execute("set preserve_insertion_order = true")
-    con.execute("create table raw_records (record_number bigint, raw varchar)")
+    con.execute("create table raw_records (file_number integer, record_number bigint, raw varchar)")
+    by_number = {item.file_number: item for item in to_load}
     seen = 0
-    for records in _prefetched(read_records(path, file_format)):
-        con.register("incoming", records)
-        con.execute("insert into raw_records select record_number, raw from incoming")
-        con.unregister("incoming")
-        seen += records.num_rows
-        if progress:
-            progress(path, seen)
+    try:
+        for number, records in _prefetched(_group_batches(to_load)):
+            item = by_number[number]
+            if records is None:
+                item.started_at = datetime.now(UTC).replace(tzinfo=None)
+                seen = 0
+                continue
+            con.register("incoming", records)
+            con.execute(f"insert into raw_records select {number}, record_number, raw from incoming")
+            con.unregister("incoming")
+            seen += records.num_rows
+            if progress:
+                progress(item.path, seen)
+    except _ReadFailure as failure:
+        con.execute("delete from raw_records where file_number >= ?", [failure.file_number])
+        return failure
+    return None
 
 
-def _land(
-    batch: _LoadBatch,
-    source_file: str,
-    load_id: str,
-    load_time: datetime,
-    staged: Path,
-) -> tuple[int, int, int, int, int]:
-    """Classify ``raw_records``, deduplicate, and write the load's files into ``staged``:
-    counts read, accepted, duplicate, quarantined and conflicting (of the duplicates)."""
+def _land(batch: _LoadBatch, load_time: datetime, staged: Path) -> dict[int, tuple[int, ...]]:
+    """Classify ``raw_records``, deduplicate, and write the group's files into ``staged``:
+    each file's counts read, accepted, duplicate, quarantined and conflicting (of the
+    duplicates). A record repeated within the group keeps its first copy, in file order."""
     con = batch.con
-    # Row order is carried by record_number from here on; dropping DuckDB's order
-    # guarantee lets it classify and write Parquet on every core.
+    # Row order is carried by (file_number, record_number) from here on; dropping DuckDB's
+    # order guarantee lets it classify and write Parquet on every core.
     con.execute("set preserve_insertion_order = false")
     con.execute(f"create table classified as {classify_sql(_timestamp_literal(load_time))}")
     con.execute("drop table raw_records")
     reached("read")
 
-    # Duplicates are few, so only their record numbers (and whether their content disagrees
-    # with the copy that won) are stored; accepted events are the valid records without one,
-    # read straight from ``classified``.
+    # Duplicates are few, so only their positions (and whether their content disagrees with
+    # the copy that won) are stored; accepted events are the valid records without one, read
+    # straight from ``classified``.
     con.execute(
         f"""
         create table duplicates as
-        with first_copies as (
-            select event_id, min(record_number) as first_record_number, count(*) as copies
+        with valid as (
+            select file_number, record_number, (file_number, record_number) as position, event_id
             from classified
             where reason is null
+        ),
+        first_copies as (
+            select event_id, min(position) as first_position, count(*) as copies
+            from valid
             group by event_id
         ),
+        keyed as (
+            select event_id, {_event_key_columns("event_id")}
+            from first_copies
+        ),
         earlier_loads as (
-            select landed.event_id, any_value(landed.content_digest) as landed_digest
-            from {batch.landed_ids()} as landed
-            semi join first_copies on landed.event_id = first_copies.event_id
-            group by landed.event_id
+            select keyed.event_id, any_value(landed.content_digest) as landed_digest
+            from keyed
+            inner join {batch.landed_keys()} as landed
+                on keyed.event_key_high = landed.event_key_high
+                and keyed.event_key_low = landed.event_key_low
+            group by keyed.event_id
         ),
         repeated as (
             select
+                classified.file_number,
                 classified.record_number,
+                (classified.file_number, classified.record_number) as position,
                 classified.event_id,
                 {CONTENT_DIGEST} as digest,
-                first_copies.first_record_number,
+                first_copies.first_position,
                 earlier_loads.event_id is not null as landed_before,
                 earlier_loads.landed_digest
             from classified
@@ -291,55 +422,57 @@ def _land(
                 event_id,
                 case
                     when bool_or(landed_before) then any_value(landed_digest)
-                    else arg_min(digest, record_number)
+                    else arg_min(digest, position)
                 end as winning_digest
             from repeated
             group by event_id
         )
         select
+            repeated.file_number,
             repeated.record_number,
             coalesce(repeated.digest <> winners.winning_digest, false) as is_conflicting
         from repeated
         inner join winners on repeated.event_id = winners.event_id
-        where repeated.landed_before or repeated.record_number <> repeated.first_record_number
+        where repeated.landed_before or repeated.position <> repeated.first_position
         """
     )
     con.execute(
         "create view accepted as "
-        f"select *, {CONTENT_DIGEST} as content_digest from classified where reason is null "
-        "and record_number not in (select record_number from duplicates)"
+        f"select classified.*, {CONTENT_DIGEST} as content_digest from classified "
+        "anti join duplicates using (file_number, record_number) where classified.reason is null"
     )
     reached("validated")
-    load_columns = (
-        f"{_sql_string(load_id)} as load_id, "
-        f"{_timestamp_literal(load_time)} as loaded_at, "
-        f"{_sql_string(source_file)} as source_file"
-    )
+    loaded_at = _timestamp_literal(load_time)
     events_file = _sql_string(str(staged / "events.parquet"))
     con.execute(
         f"""
         copy (
             select
-                event_id, session_id, user_id, event_type, event_timestamp, channel,
-                properties, {load_columns}, record_number, content_digest
+                accepted.event_id, accepted.session_id, accepted.user_id, accepted.event_type,
+                accepted.event_timestamp, accepted.channel, accepted.properties,
+                group_files.load_id, {loaded_at} as loaded_at, group_files.source_file,
+                accepted.record_number, accepted.content_digest
             from accepted
+            inner join group_files using (file_number)
         ) to {events_file} (format parquet, compression zstd)
         """
     )
+    _write_event_keys(con, staged / "events.parquet", staged / "event_keys.parquet")
     reached("events_written")
     quarantine_file = _sql_string(str(staged / "quarantine.parquet"))
     con.execute(
         f"""
         copy (
             select
-                {_sql_string(load_id)} as load_id,
-                {_sql_string(source_file)} as source_file,
-                record_number,
-                reason,
-                raw as raw_record,
-                {_timestamp_literal(load_time)} as loaded_at
+                group_files.load_id,
+                group_files.source_file,
+                classified.record_number,
+                classified.reason,
+                classified.raw as raw_record,
+                {loaded_at} as loaded_at
             from classified
-            where reason is not null
+            inner join group_files using (file_number)
+            where classified.reason is not null
         ) to {quarantine_file} (format parquet, compression zstd)
         """
     )
@@ -349,8 +482,8 @@ def _land(
         f"""
         copy (
             select
-                {_sql_string(load_id)} as load_id,
-                {_sql_string(source_file)} as source_file,
+                group_files.load_id,
+                group_files.source_file,
                 classified.record_number,
                 classified.event_id,
                 classified.session_id,
@@ -359,56 +492,78 @@ def _land(
                 classified.event_timestamp,
                 classified.channel,
                 classified.properties,
-                {_timestamp_literal(load_time)} as loaded_at
+                {loaded_at} as loaded_at
             from classified
+            inner join group_files using (file_number)
             semi join duplicates
-                on classified.record_number = duplicates.record_number and duplicates.is_conflicting
+                on classified.file_number = duplicates.file_number
+                and classified.record_number = duplicates.record_number
+                and duplicates.is_conflicting
         ) to {conflicts_file} (format parquet, compression zstd)
         """
     )
-    read, quarantined, duplicate, conflicting = con.execute(
-        "select count(*), count(*) filter (where reason is not null), "
-        "(select count(*) from duplicates), "
-        "(select count(*) from duplicates where is_conflicting) from classified"
-    ).fetchone()
-    accepted = read - quarantined - duplicate
-    return int(read), int(accepted), int(duplicate), int(quarantined), int(conflicting)
+    counts = {}
+    for number, read, quarantined, duplicate, conflicting in con.execute(
+        """
+        with per_file_duplicates as (
+            select file_number, count(*) as duplicate, count(*) filter (where is_conflicting) as conflicting
+            from duplicates
+            group by file_number
+        ),
+        per_file_records as (
+            select file_number, count(*) as read, count(*) filter (where reason is not null) as quarantined
+            from classified
+            group by file_number
+        )
+        select
+            group_files.file_number,
+            coalesce(per_file_records.read, 0),
+            coalesce(per_file_records.quarantined, 0),
+            coalesce(per_file_duplicates.duplicate, 0),
+            coalesce(per_file_duplicates.conflicting, 0)
+        from group_files
+        left join per_file_records using (file_number)
+        left join per_file_duplicates using (file_number)
+        """
+    ).fetchall():
+        accepted = read - quarantined - duplicate
+        counts[number] = (int(read), int(accepted), int(duplicate), int(quarantined), int(conflicting))
+    return counts
 
 
 def _write_audit(
     con: duckdb.DuckDBPyConnection,
     staged: Path,
-    load_id: str,
-    source_file: str,
-    file_format: str,
-    content_hash: str,
-    file_bytes: int,
-    counts: tuple[int, int, int, int, int],
-    started_at: datetime,
+    loaded: list[_GroupFile],
+    counts: dict[int, tuple[int, ...]],
     load_time: datetime,
 ) -> None:
-    read, accepted, duplicate, quarantined, conflicting = counts
-    row = {
-        "load_id": load_id,
-        "source_file": source_file,
-        "file_format": file_format,
-        "file_sha256": content_hash,
-        "file_bytes": file_bytes,
-        "records_read": read,
-        "records_accepted": accepted,
-        "records_duplicate": duplicate,
-        "records_quarantined": quarantined,
-        "records_conflicting": conflicting,
-        "started_at": started_at,
-        "loaded_at": load_time,
-    }
-    # Written by DuckDB: building the row with pyarrow would import pandas, a third of a
+    """One audit row per file of the group."""
+    rows = []
+    for item in loaded:
+        read, accepted, duplicate, quarantined, conflicting = counts[item.file_number]
+        row = {
+            "load_id": item.load_id,
+            "source_file": str(item.path.resolve()),
+            "file_format": item.file_format,
+            "file_sha256": item.content_hash,
+            "file_bytes": item.path.stat().st_size,
+            "records_read": read,
+            "records_accepted": accepted,
+            "records_duplicate": duplicate,
+            "records_quarantined": quarantined,
+            "records_conflicting": conflicting,
+            "started_at": item.started_at,
+            "loaded_at": load_time,
+        }
+        rows.extend(row[field.name] for field in AUDIT_SCHEMA)
+    # Written by DuckDB: building the rows with pyarrow would import pandas, a third of a
     # second per load. A VALUES list keeps the columns nullable, as in every other load.
-    values = ", ".join(f"cast(? as {DUCKDB_TYPES[field.type]})" for field in AUDIT_SCHEMA)
+    values = "(" + ", ".join(f"cast(? as {DUCKDB_TYPES[field.type]})" for field in AUDIT_SCHEMA) + ")"
     names = ", ".join(field.name for field in AUDIT_SCHEMA)
     audit_file = _sql_string(str(staged / "audit.parquet"))
     con.execute(
-        f"copy (select * from (values ({values})) as audit_row({names})) "
+        f"copy (select * from (values {', '.join([values] * len(loaded))}) as audit_row({names})) "
         f"to {audit_file} (format parquet)",
-        [row[field.name] for field in AUDIT_SCHEMA],
+        rows,
     )

@@ -68,6 +68,9 @@ class WarehousePaths:
     def events_glob(self) -> str:
         return str(self.loads / "*" / "events.parquet")
 
+    def event_keys_glob(self) -> str:
+        return str(self.loads / "*" / "event_keys.parquet")
+
     def quarantine_glob(self) -> str:
         return str(self.loads / "*" / "quarantine.parquet")
 

@@ -74,6 +74,17 @@ LANDED_EVENT_SCHEMA = pa.schema(
 
 # Later copies of an accepted event_id whose content differs from the first copy: counted as
 # duplicates (the first copy wins) and kept here, so that the disagreement can be inspected.
+# A load's index of its accepted events, read whole by later loads to deduplicate: an event
+# id's 128-bit MD5 in two halves (fixed-width numbers read many times faster than the ids) and
+# the content digest that decides whether a repeat conflicts.
+EVENT_KEY_SCHEMA = pa.schema(
+    [
+        ("event_key_high", pa.uint64()),
+        ("event_key_low", pa.uint64()),
+        ("content_digest", pa.uint64()),
+    ]
+)
+
 CONFLICT_SCHEMA = pa.schema(
     [
         ("load_id", pa.string()),

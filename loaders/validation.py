@@ -1,4 +1,5 @@
-"""The validation ladder of the raw event contract as one DuckDB query over ``raw_records``.
+"""The validation ladder of the raw event contract as one DuckDB query over ``raw_records``
+(the records of one or more files: file_number, record_number, raw).
 
 Each record gets at most one reason: the first rule it breaks, in the contract's order. The
 query is set-based so that a million records validate in about a second; a loop in Python
@@ -113,6 +114,7 @@ with sized as (
     -- A JSON line keeps its line break here (JSON ignores it); it is stripped only where it
     -- counts, because trimming every line costs more than validating it.
     select
+        file_number,
         record_number,
         raw,
         strlen(raw) > {MAX_RECORD_BYTES} and strlen(rtrim(raw, chr(10) || chr(13))) > {MAX_RECORD_BYTES}
@@ -152,6 +154,7 @@ non_blank as (
 
 typed as (
     select
+        file_number,
         record_number,
         raw,
         is_too_large,
@@ -179,6 +182,7 @@ decoded as (
 
 fields as (
     select
+        file_number,
         record_number,
         raw,
         is_too_large,
@@ -270,6 +274,7 @@ classified as (
 )
 
 select
+    file_number,
     record_number,
     case when reason is not null then rtrim(raw, chr(10) || chr(13)) end as raw,
     reason,

@@ -14,12 +14,14 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from loaders import landing
 from loaders.faults import FAULT_ENV
 from loaders.load import LOAD_STEPS, load_file, load_files
 from loaders.paths import WarehousePaths
 from loaders.readers import UnreadableFileError, read_jsonl
 from loaders.schema import (
     AUDIT_SCHEMA,
+    EVENT_KEY_SCHEMA,
     LANDED_EVENT_SCHEMA,
     MAX_RECORD_BYTES,
     QUARANTINE_REASONS,
@@ -226,6 +228,54 @@ def test_a_batch_deduplicates_against_earlier_loads_and_its_own_files(warehouse,
     assert sorted(r["event_id"] for r in landed(warehouse)) == ["e1", "e2", "e3", "e4"]
 
 
+def test_a_batch_commits_in_groups_with_one_audit_row_per_file(warehouse, tmp_path) -> None:
+    files = [write_jsonl(tmp_path / f"f{n}.jsonl", [event(f"e{n}"), event(f"x{n}")]) for n in range(4)]
+    same = tmp_path / "same-as-f1.jsonl"
+    same.write_bytes(files[1].read_bytes())
+    results = list(load_files([*files, same], warehouse))
+    commits = [p for p in warehouse.loads.iterdir() if p.name != landing.EMPTY_LOAD_ID]
+    assert len(commits) == 1
+    audit = landed(warehouse, "audit")
+    assert sorted(r["load_id"] for r in audit) == sorted(r.load_id for r in results[:4])
+    assert len({r["loaded_at"] for r in audit}) == 1
+    assert results[4].skipped_as_already_loaded and results[4].previous_load_id == results[1].load_id
+    by_load = {r["load_id"]: r["source_file"] for r in landed(warehouse)}
+    assert {by_load[r.load_id] for r in results[:4]} == {str(f.resolve()) for f in files}
+
+
+def test_a_broken_file_ends_its_group_after_the_files_before_it_commit(warehouse, tmp_path) -> None:
+    good = write_jsonl(tmp_path / "a.jsonl", [event("e1")])
+    broken = tmp_path / "b.parquet"
+    broken.write_bytes(b"PAR1 but no footer")
+    after = write_jsonl(tmp_path / "c.jsonl", [event("e2")])
+    loaded = []
+    with pytest.raises(UnreadableFileError, match=r"b\.parquet"):
+        for result in load_files([good, broken, after], warehouse):
+            loaded.append(result)
+    assert [r.source_file for r in loaded] == [str(good.resolve())]
+    assert [r["event_id"] for r in landed(warehouse)] == ["e1"]
+    assert [r["source_file"] for r in landed(warehouse, "audit")] == [str(good.resolve())]
+    [result] = list(load_files([after], warehouse))
+    assert result.records_accepted == 1
+
+
+def test_loads_from_before_event_keys_were_kept_still_deduplicate(warehouse, tmp_path) -> None:
+    first = load_file(write_jsonl(tmp_path / "a.jsonl", [event("e1"), event("e2")]), warehouse)
+    folder = warehouse.loads / first.load_id
+    (folder / "event_keys.parquet").unlink()
+    # the oldest loads kept no content digest either: their repeats are never judged conflicting
+    con = duckdb.connect()
+    events = str(folder / "events.parquet")
+    con.execute(f"copy (select * exclude (content_digest) from read_parquet('{events}')) to '{events}.old' (format parquet)")
+    Path(f"{events}.old").replace(events)
+    later = [event("e1"), event("e2", session_id="other"), event("e3")]
+    result = load_file(write_jsonl(tmp_path / "b.jsonl", later), warehouse)
+    assert (result.records_accepted, result.records_duplicate, result.records_conflicting) == (1, 2, 0)
+    assert (folder / "event_keys.parquet").exists()
+    again = load_file(write_jsonl(tmp_path / "c.jsonl", [event("e3", session_id="other")]), warehouse)
+    assert (again.records_duplicate, again.records_conflicting) == (1, 1)
+
+
 def test_a_quarantined_copy_does_not_block_a_later_valid_one(warehouse, tmp_path) -> None:
     path = write_jsonl(tmp_path / "a.jsonl", [event("e1", timestamp="bad"), event("e1")])
     result = load_file(path, warehouse)
@@ -295,6 +345,7 @@ def test_landed_files_have_the_declared_columns(warehouse, tmp_path) -> None:
     load_id = load_file(path, warehouse).load_id
     for name, schema in (
         ("events", LANDED_EVENT_SCHEMA),
+        ("event_keys", EVENT_KEY_SCHEMA),
         ("quarantine", QUARANTINE_SCHEMA),
         ("audit", AUDIT_SCHEMA),
     ):
