@@ -124,7 +124,7 @@ def load_files(
     would spend most of its time on per-file overhead. A file that cannot be read ends its
     group: the files before it commit, then its error is raised.
 
-    The batch holds the load lock throughout, so the event ids of earlier loads are read once
+    The batch holds the load lock throughout, so the event keys of earlier loads are read once
     and then kept up to date in memory: deduplicating the n-th group does not rescan the loads
     before it.
     """
@@ -159,7 +159,7 @@ def _groups(files: list[Path]) -> Iterator[list[Path]]:
 
 
 class _LoadBatch:
-    """The scratch DuckDB connection of a batch, and the event ids of every committed load
+    """The scratch DuckDB connection of a batch, and the event keys of every committed load
     (read from the landing zone on first use, then extended as the batch commits)."""
 
     def __init__(self, paths: WarehousePaths) -> None:
