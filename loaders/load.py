@@ -25,6 +25,7 @@ SCRATCH_MEMORY_LIMIT = "1GB"
 # every core busy and to spread the fixed cost of a commit, little enough to stay in memory.
 GROUP_BYTES = 64 * 1024 * 1024
 GROUP_FILES = 500
+KEY_FUNCTION_PROBE = "chat-analytics event key"
 # What "the same event" means for a repeated event_id: every field the marts read.
 CONTENT_DIGEST = "hash(session_id, user_id, event_type, event_timestamp, channel, properties)"
 
@@ -171,7 +172,7 @@ class _LoadBatch:
         """The keys of every landed event, with the digest of its content (NULL for loads
         written before digests were kept: conflicts with those are not judged)."""
         if not self.loaded:
-            _index_older_loads(self.con, self.paths)
+            _index_loads(self.con, self.paths)
             self.con.execute(
                 "create table landed_keys as select * "
                 f"from read_parquet({_sql_string(self.paths.event_keys_glob())})"
@@ -190,13 +191,21 @@ class _LoadBatch:
 
 
 def _event_key_columns(event_id: str) -> str:
-    """An event id's key: its MD5 in two 64-bit halves, taken from the hex digest (which, unlike
-    ``md5_number``, reads the same on every DuckDB version). Distinct ids share a key with odds
-    of about 1e-21 among a billion events."""
-    return ", ".join(
-        f"cast('0x' || substr(md5({event_id}), {start}, 16) as ubigint) as event_key_{half}"
-        for half, start in (("high", 1), ("low", 17))
+    """An event id's key: its 128-bit MD5 in two 64-bit halves. Distinct ids share a key with
+    odds of about 1e-21 among a billion events."""
+    return (
+        f"cast(md5_number({event_id}) >> 64 as ubigint) as event_key_high, "
+        f"cast(md5_number({event_id}) & {2**64 - 1} as ubigint) as event_key_low"
     )
+
+
+def key_function_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
+    """What this DuckDB makes of a fixed id: keys written by a DuckDB that answers otherwise
+    (an upgrade that changed ``md5_number``) would not match, so they are written again."""
+    high, low = con.execute(
+        f"select {_event_key_columns('event_id')} from (select ? as event_id)", [KEY_FUNCTION_PROBE]
+    ).fetchone()
+    return f"{high:016x}{low:016x}"
 
 
 def _write_event_keys(
@@ -209,9 +218,16 @@ def _write_event_keys(
     )
 
 
-def _index_older_loads(con: duckdb.DuckDBPyConnection, paths: WarehousePaths) -> None:
-    """Give loads committed before event keys were kept their keys file (once; written aside
-    and renamed, so a killed load leaves no half-written index)."""
+def _index_loads(con: duckdb.DuckDBPyConnection, paths: WarehousePaths) -> None:
+    """Give every committed load a keys file made by this DuckDB's key function: once for
+    loads committed before keys were kept, and all again if the function changed. Each file is
+    written aside and renamed, and the fingerprint goes last, so a killed load only leaves
+    work for the next one."""
+    fingerprint = key_function_fingerprint(con)
+    marker = paths.landing / "event_keys.fingerprint"
+    if not marker.exists() or marker.read_text() != fingerprint:
+        for keys_file in paths.loads.glob("*/event_keys.parquet"):
+            keys_file.unlink()
     for load in paths.loads.iterdir():
         events, keys_file = load / "events.parquet", load / "event_keys.parquet"
         if events.exists() and not keys_file.exists():
@@ -222,6 +238,10 @@ def _index_older_loads(con: duckdb.DuckDBPyConnection, paths: WarehousePaths) ->
             with partial.open("rb") as handle:
                 os.fsync(handle.fileno())
             os.rename(partial, keys_file)
+    if not marker.exists() or marker.read_text() != fingerprint:
+        partial_marker = marker.with_name(f".{marker.name}")
+        partial_marker.write_text(fingerprint)
+        os.rename(partial_marker, marker)
 
 
 def _scratch_connection(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:

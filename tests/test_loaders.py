@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from loaders import landing
 from loaders.faults import FAULT_ENV
-from loaders.load import LOAD_STEPS, load_file, load_files
+from loaders.load import LOAD_STEPS, key_function_fingerprint, load_file, load_files
 from loaders.paths import WarehousePaths
 from loaders.readers import UnreadableFileError, read_jsonl
 from loaders.schema import (
@@ -266,7 +266,10 @@ def test_loads_from_before_event_keys_were_kept_still_deduplicate(warehouse, tmp
     # the oldest loads kept no content digest either: their repeats are never judged conflicting
     con = duckdb.connect()
     events = str(folder / "events.parquet")
-    con.execute(f"copy (select * exclude (content_digest) from read_parquet('{events}')) to '{events}.old' (format parquet)")
+    con.execute(
+        f"copy (select * exclude (content_digest) from read_parquet('{events}')) "
+        f"to '{events}.old' (format parquet)"
+    )
     Path(f"{events}.old").replace(events)
     later = [event("e1"), event("e2", session_id="other"), event("e3")]
     result = load_file(write_jsonl(tmp_path / "b.jsonl", later), warehouse)
@@ -274,6 +277,22 @@ def test_loads_from_before_event_keys_were_kept_still_deduplicate(warehouse, tmp
     assert (folder / "event_keys.parquet").exists()
     again = load_file(write_jsonl(tmp_path / "c.jsonl", [event("e3", session_id="other")]), warehouse)
     assert (again.records_duplicate, again.records_conflicting) == (1, 1)
+
+
+def test_keys_from_another_key_function_are_written_again(warehouse, tmp_path) -> None:
+    first = load_file(write_jsonl(tmp_path / "a.jsonl", [event("e1")]), warehouse)
+    keys = warehouse.loads / first.load_id / "event_keys.parquet"
+    # as if a DuckDB whose md5_number answered otherwise had written them
+    con = duckdb.connect()
+    con.execute(
+        "copy (select xor(event_key_high, 1) as event_key_high, event_key_low, content_digest "
+        f"from read_parquet('{keys}')) to '{keys}.other' (format parquet)"
+    )
+    Path(f"{keys}.other").replace(keys)
+    (warehouse.landing / "event_keys.fingerprint").write_text("another key function")
+    result = load_file(write_jsonl(tmp_path / "b.jsonl", [event("e1"), event("e2")]), warehouse)
+    assert (result.records_accepted, result.records_duplicate) == (1, 1)
+    assert (warehouse.landing / "event_keys.fingerprint").read_text() == key_function_fingerprint(con)
 
 
 def test_a_quarantined_copy_does_not_block_a_later_valid_one(warehouse, tmp_path) -> None:
