@@ -261,6 +261,7 @@ class _GroupFile:
     path: Path
     file_format: str
     content_hash: str
+    source_file: str
     started_at: datetime | None = None
     load_id: str = ""
 
@@ -285,7 +286,7 @@ def _load_group(
     first_copy: dict[str, _GroupFile] = {}
     for number, (path, content_hash) in enumerate(zip(group, hashes, strict=True)):
         if content_hash not in previous and content_hash not in first_copy:
-            item = _GroupFile(number, path, detect_format(path), content_hash)
+            item = _GroupFile(number, path, detect_format(path), content_hash, str(path.resolve()))
             first_copy[content_hash] = item
             to_load.append(item)
     failure: _ReadFailure | None = None
@@ -304,7 +305,7 @@ def _load_group(
             )
             con.executemany(
                 "insert into group_files values (?, ?, ?)",
-                [[item.file_number, item.load_id, str(item.path.resolve())] for item in to_load],
+                [[item.file_number, item.load_id, item.source_file] for item in to_load],
             )
             staged = landing.staging_folder(paths, to_load[0].load_id)
             counts = _land(batch, load_time, staged)
@@ -399,7 +400,7 @@ def _land(batch: _LoadBatch, load_time: datetime, staged: Path) -> dict[int, tup
         f"""
         create table duplicates as
         with valid as (
-            select file_number, record_number, (file_number, record_number) as position, event_id
+            select (file_number, record_number) as position, event_id
             from classified
             where reason is null
         ),
@@ -564,7 +565,7 @@ def _write_audit(
         read, accepted, duplicate, quarantined, conflicting = counts[item.file_number]
         row = {
             "load_id": item.load_id,
-            "source_file": str(item.path.resolve()),
+            "source_file": item.source_file,
             "file_format": item.file_format,
             "file_sha256": item.content_hash,
             "file_bytes": item.path.stat().st_size,
