@@ -17,7 +17,7 @@ from loaders.generate import GeneratorConfig, generate
 from loaders.load import load_file
 from loaders.paths import WarehousePaths
 
-from .conftest import dbt
+from .conftest import dbt, write_jsonl
 
 MARTS = {
     "marts.fct_sessions": ["session_id"],
@@ -457,6 +457,51 @@ def test_incremental_batches_equal_a_full_refresh(seed: int, tmp_path: Path) -> 
             incremental[table], full[table], check_exact=False, rtol=0, atol=1e-9, obj=table
         )
         pd.testing.assert_frame_equal(rerun[table], incremental[table], check_exact=True, obj=table)
+
+
+USERS_MARTS = ["marts.fct_users", "marts.fct_users_daily", "marts.fct_user_retention_weekly"]
+
+
+def test_users_follow_a_session_handed_to_another_user(tmp_path: Path) -> None:
+    """Late, earlier events hand session s1 from alice to carol, then to bob, and the two builds
+    in between die after fct_sessions, before the users models: the next build drops alice,
+    moves bob's first day back, clears the day alice was active, and equals a full refresh."""
+    paths = WarehousePaths(tmp_path / "warehouse")
+
+    def load(number: int, records: list[dict]) -> None:
+        load_file(write_jsonl(tmp_path / f"batch-{number}.jsonl", records), paths)
+
+    def named(event_id: str, session_id: str, at: str, user_id: str, kind: str = "message_sent") -> dict:
+        return {"event_id": event_id, "session_id": session_id, "event_type": kind,
+                "timestamp": at, "user_id": user_id}
+
+    load(0, [
+        named("a1", "s1", "2026-03-02T10:00:00Z", "alice", "session_start"),
+        named("a2", "s1", "2026-03-02T10:05:00Z", "alice"),
+        named("b1", "s2", "2026-03-04T09:00:00Z", "bob", "session_start"),
+        named("b2", "s2", "2026-03-04T09:01:00Z", "bob"),
+    ])
+    dbt(paths.home, "build")
+    assert set(read_table(paths.home, "marts.fct_users")["user_key"]) == {user_key("alice"), user_key("bob")}
+    load(1, [named("c1", "s1", "2026-03-02T09:59:00Z", "carol")])
+    dbt(paths.home, "run", "--select", "fct_sessions")
+    load(2, [named("b3", "s1", "2026-03-01T23:58:00Z", "bob")])
+    dbt(paths.home, "run", "--select", "fct_sessions")
+    dbt(paths.home, "run")
+
+    incremental = {table: read_table(paths.home, table) for table in USERS_MARTS}
+    users = incremental["marts.fct_users"].set_index("user_key")
+    assert list(users.index) == [user_key("bob")]
+    assert users.loc[user_key("bob"), "first_session_date"] == date(2026, 3, 1)
+    assert users.loc[user_key("bob"), "sessions"] == 2
+    daily = incremental["marts.fct_users_daily"]
+    assert daily[["metric_date", "active_users", "new_users", "returning_users"]].values.tolist() == [
+        [date(2026, 3, 1), 1, 1, 0],
+        [date(2026, 3, 4), 1, 0, 1],
+    ]
+    dbt(paths.home, "run", "--full-refresh")
+    for table in USERS_MARTS:
+        pd.testing.assert_frame_equal(incremental[table], read_table(paths.home, table), obj=table)
 
 
 @pytest.mark.slow

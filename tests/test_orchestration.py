@@ -36,6 +36,7 @@ EXPECTED_ASSETS = [
     "intermediate/int_ab__session_metrics",
     "intermediate/int_sessions__latency_samples",
     "intermediate/int_sessions__tool_calls",
+    "intermediate/int_sessions__user_keys",
     "landing/audit",
     "landing/conflicts",
     "landing/events",

@@ -88,3 +88,13 @@
         )
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- Of `candidate_dates` (a query of one column, candidate_date), those inside the span of a
+    session touched since this model's watermark. -#}
+{% macro dates_in_touched_spans(candidate_dates) -%}
+    select candidates.candidate_date as affected_date
+    from ({{ candidate_dates }}) as candidates
+    inner join ({{ touched_session_spans() }}) as spans
+        on candidates.candidate_date between spans.first_date and spans.last_date
+{%- endmacro %}

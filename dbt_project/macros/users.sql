@@ -26,3 +26,59 @@
 {% macro spark__user_key(user_id) -%}
     left(sha2(concat('{{ user_salt() }}', {{ user_id }}), 256), 16)
 {%- endmacro %}
+
+
+{#-
+    Users whose rows may have changed since a users model's watermark: every user named by the
+    events of a session fct_sessions rebuilt since then. That is the user the session has now
+    and any user it had before, however many builds since died before the users models ran.
+-#}
+{% macro users_of_rebuilt_sessions(watermark_column='last_loaded_at') -%}
+    select named.user_key
+    from {{ ref('int_sessions__user_keys') }} as named
+    where named.session_id in ({{ sessions_rebuilt_since_watermark(watermark_column) }})
+{%- endmacro %}
+
+
+{#- Pre-hook of fct_users: a user whose every session went to another user has no row to
+    replace theirs, so it is deleted here. -#}
+{% macro delete_users_left_without_sessions() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where
+            user_key in ({{ users_of_rebuilt_sessions() }})
+            and user_key not in (
+                select sessions.user_key
+                from {{ ref('fct_sessions') }} as sessions
+                where sessions.user_key is not null
+            )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- Session dates whose per-day user counts may have changed since a daily users model's
+    watermark: every date of a touched user (their first session date may have moved, which
+    turns them new or returning on each of their days), and the dates inside the span of a
+    rebuilt session (the date a session moved away from), among `candidate_dates` (a query of
+    one column, candidate_date). -#}
+{% macro user_dates_to_rebuild(candidate_dates) -%}
+    {{ dates_in_touched_spans(candidate_dates) }}
+    union
+    select sessions.session_date as affected_date
+    from {{ ref('fct_sessions') }} as sessions
+    where sessions.user_key in ({{ users_of_rebuilt_sessions() }})
+{%- endmacro %}
+
+
+{#- Pre-hook of fct_users_daily: clear the stored days to rebuild, so a day left without any
+    session of a known user is cleared too. -#}
+{% macro delete_user_dates_to_rebuild(date_column) -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where {{ date_column }} in (
+            {{ user_dates_to_rebuild(
+                'select distinct ' ~ date_column ~ ' as candidate_date from ' ~ this
+            ) }}
+        )
+    {%- endif -%}
+{%- endmacro %}

@@ -60,3 +60,38 @@
     select *
     from (values {{ rows | join(', ') }}) as ab_metric_list (metric, is_higher_better)
 {%- endmacro %}
+
+
+{#- A digest of the metric definitions: stored with the per-day arm statistics, so that
+    changing a metric rebuilds every day of them. -#}
+{% macro ab_definition_version() -%}
+    '{{ local_md5(tojson(ab_metrics())) [:12] }}'
+{%- endmacro %}
+
+
+{#- Exposure days whose arm statistics may have changed since this model's watermark: the days
+    inside the span of a rebuilt session (its metrics, its first exposure or its contamination
+    may have changed), or every day when the metric definitions changed. `candidate_dates` is a
+    query of one column, candidate_date. -#}
+{% macro exposure_dates_to_rebuild(candidate_dates) -%}
+    {{ dates_in_touched_spans(candidate_dates) }}
+    union
+    select candidates.candidate_date as affected_date
+    from ({{ candidate_dates }}) as candidates
+    where exists (
+        select 1 from {{ this }} as stored
+        where stored.definition_version <> {{ ab_definition_version() }}
+    )
+{%- endmacro %}
+
+
+{#- Pre-hook of int_ab__arm_stats_daily: clear the stored days to rebuild, so a day whose every
+    exposure moved or became contaminated is cleared too. -#}
+{% macro delete_exposure_dates_to_rebuild() -%}
+    {%- if is_incremental() -%}
+        delete from {{ this }}
+        where exposure_date in (
+            {{ exposure_dates_to_rebuild('select distinct exposure_date as candidate_date from ' ~ this) }}
+        )
+    {%- endif -%}
+{%- endmacro %}

@@ -1,21 +1,52 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized=incremental_materialization(),
+        unique_key='exposure_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ delete_exposure_dates_to_rebuild() }}",
+    )
+}}
 
-{#- A table: read twice (whole test and daily trajectory), and kept out of Spark's larger plans. -#}
+{#- Materialized, not a view: read twice (whole test and daily trajectory), and kept out of
+    Spark's larger plans. -#}
 {#-
     The per-arm sufficient statistics of every test, metric and first-exposure day: exposed
     (uncontaminated) sessions, and n, sum and sum of squares of the metric over the sessions
     where it is defined. The whole-test statistics and the daily trajectory both sum these.
+    Rebuilt for the days a rebuilt session reaches (macros/statistics/ab_metrics.sql).
 -#}
+
+-- depends_on: {{ ref('fct_sessions') }}
+
 with exposures as (
 
     select * from {{ ref('fct_ab_exposures') }}
-    where not is_contaminated
+    where
+        not is_contaminated
+    {% if is_incremental() %}
+            and exposure_date in (
+                {{ exposure_dates_to_rebuild(
+                    'select distinct exposure_date as candidate_date from ' ~ ref('fct_ab_exposures')
+                ) }}
+            )
+        {% endif %}
+
+),
+
+sessions as (
+
+    select
+        session_id,
+        last_loaded_at
+    from {{ ref('fct_sessions') }}
 
 ),
 
 session_metrics as (
 
     select * from {{ ref('int_ab__session_metrics') }}
+    where exposure_date in (select exposures.exposure_date from exposures)
 
 ),
 
@@ -28,12 +59,14 @@ metrics as (
 exposed as (
 
     select
-        test_name,
-        variant,
-        exposure_date,
-        count(*) as exposed_sessions
+        exposures.test_name,
+        exposures.variant,
+        exposures.exposure_date,
+        count(*) as exposed_sessions,
+        max(sessions.last_loaded_at) as last_loaded_at
     from exposures
-    group by test_name, variant, exposure_date
+    inner join sessions on exposures.session_id = sessions.session_id
+    group by exposures.test_name, exposures.variant, exposures.exposure_date
 
 ),
 
@@ -62,7 +95,9 @@ final as (
         exposed.exposed_sessions,
         coalesce(sums.n, 0) as n,
         coalesce(sums.sum_value, 0.0e0) as sum_value,
-        coalesce(sums.sum_squares, 0.0e0) as sum_squares
+        coalesce(sums.sum_squares, 0.0e0) as sum_squares,
+        exposed.last_loaded_at,
+        {{ ab_definition_version() }} as definition_version
     from exposed
     cross join metrics
     left join sums

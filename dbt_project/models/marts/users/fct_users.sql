@@ -1,8 +1,26 @@
-{#- One row per pseudonymous user. Rebuilt whole: a user is as wide as their history. -#}
+{{
+    config(
+        materialized=incremental_materialization(),
+        unique_key='user_key',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        pre_hook="{{ delete_users_left_without_sessions() }}",
+    )
+}}
+
+{#- One row per pseudonymous user, rebuilt from all of their sessions for the users a rebuilt
+    session names (macros/users.sql). -#}
+
+-- depends_on: {{ ref('int_sessions__user_keys') }}
+
 with sessions as (
 
     select * from {{ ref('fct_sessions') }}
-    where user_key is not null
+    where
+        user_key is not null
+    {% if is_incremental() %}
+            and user_key in ({{ users_of_rebuilt_sessions() }})
+        {% endif %}
 
 ),
 
@@ -20,7 +38,8 @@ final as (
         max(sessions.session_date) as last_session_date,
         count(*) as sessions,
         count(case when outcomes.is_resolved then 1 end) as resolved_sessions,
-        count(case when sessions.is_converted then 1 end) as converted_sessions
+        count(case when sessions.is_converted then 1 end) as converted_sessions,
+        max(sessions.last_loaded_at) as last_loaded_at
     from sessions
     inner join outcomes on sessions.session_id = outcomes.session_id
     group by sessions.user_key
