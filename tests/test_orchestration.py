@@ -33,7 +33,6 @@ EXPECTED_ASSETS = [
     "intermediate/int_ab__arms",
     "intermediate/int_ab__inference",
     "intermediate/int_ab__inference_daily",
-    "intermediate/int_ab__session_metrics",
     "intermediate/int_sessions__latency_samples",
     "intermediate/int_sessions__tool_calls",
     "intermediate/int_sessions__user_keys",

@@ -17,8 +17,6 @@
     Rebuilt for the days a rebuilt session reaches (macros/statistics/ab_metrics.sql).
 -#}
 
--- depends_on: {{ ref('fct_sessions') }}
-
 with exposures as (
 
     select * from {{ ref('fct_ab_exposures') }}
@@ -36,17 +34,36 @@ with exposures as (
 
 sessions as (
 
+    select * from {{ ref('fct_sessions') }}
+
+),
+
+exposed_sessions as (
+
     select
-        session_id,
-        last_loaded_at
-    from {{ ref('fct_sessions') }}
+        exposures.test_name,
+        exposures.variant,
+        exposures.exposure_date,
+        sessions.*
+    from exposures
+    inner join sessions on exposures.session_id = sessions.session_id
 
 ),
 
 session_metrics as (
 
-    select * from {{ ref('int_ab__session_metrics') }}
-    where exposure_date in (select exposures.exposure_date from exposures)
+    -- one row per exposed session and metric of ab_metrics(), where the metric is defined
+    {% for metric in ab_metrics() %}
+    select
+        sessions.test_name,
+        sessions.variant,
+        sessions.exposure_date,
+        '{{ metric.name }}' as metric,
+        {{ metric.value }} as metric_value
+    from exposed_sessions as sessions
+    where {{ metric.value }} is not null
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 
@@ -59,14 +76,13 @@ metrics as (
 exposed as (
 
     select
-        exposures.test_name,
-        exposures.variant,
-        exposures.exposure_date,
+        test_name,
+        variant,
+        exposure_date,
         count(*) as exposed_sessions,
-        max(sessions.last_loaded_at) as last_loaded_at
-    from exposures
-    inner join sessions on exposures.session_id = sessions.session_id
-    group by exposures.test_name, exposures.variant, exposures.exposure_date
+        max(last_loaded_at) as last_loaded_at
+    from exposed_sessions
+    group by test_name, variant, exposure_date
 
 ),
 
