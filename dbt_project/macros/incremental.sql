@@ -56,11 +56,10 @@
 
 {#- Session dates whose daily rows must be rebuilt: dates that have sessions now, inside the
     span of a touched session. -#}
-{% macro affected_session_dates(watermark_column='last_loaded_at') -%}
-    select distinct session_days.session_date as affected_date
-    from (select distinct session_date from {{ ref('fct_sessions') }}) as session_days
-    inner join ({{ touched_session_spans(watermark_column) }}) as spans
-        on session_days.session_date between spans.first_date and spans.last_date
+{% macro affected_session_dates() -%}
+    {{ dates_in_touched_spans(
+        'select distinct session_date as candidate_date from ' ~ ref('fct_sessions')
+    ) }}
 {%- endmacro %}
 
 
@@ -81,10 +80,9 @@
     {%- if is_incremental() -%}
         delete from {{ this }}
         where {{ date_column }} in (
-            select distinct stored.{{ date_column }}
-            from {{ this }} as stored
-            inner join ({{ touched_session_spans() }}) as spans
-                on stored.{{ date_column }} between spans.first_date and spans.last_date
+            {{ dates_in_touched_spans(
+                'select distinct ' ~ date_column ~ ' as candidate_date from ' ~ this
+            ) }}
         )
     {%- endif -%}
 {%- endmacro %}
