@@ -1,7 +1,7 @@
 """Cost against history: `chat-analytics build` end to end, as users and the schedule run it.
 
     .venv/bin/python benchmarks/bench_scale.py                      # 1.4M, 5.7M and 17M events
-    .venv/bin/python benchmarks/bench_scale.py --events 100000000   # any other sizes
+    .venv/bin/python benchmarks/bench_scale.py --events 100000000 --name scale-100m
 
 For each size: 14 days of history (N events) plus one new day of 20,000 sessions. Measured,
 each step in its own process (peak RSS per step):
@@ -13,7 +13,9 @@ each step in its own process (peak RSS per step):
   queries      dashboard (30 days) in process; every API endpoint over HTTP: first request,
                one client, 8 concurrent clients computing answers, 8 repeating one request
   batch load   the new day split in 30 files: loader against read_json of the same files
-Writes benchmarks/results/scale.json and scale.md.
+Writes benchmarks/results/<name>.json and <name>.md (name: scale unless --name says
+otherwise); each step's figures are printed as it ends, so a long run that dies still tells
+how far it got.
 """
 
 import argparse
@@ -178,34 +180,41 @@ def run_size(events: int, scratch: Path) -> dict:
     start = date.today() - timedelta(days=HISTORY_DAYS + 1)
     history, new_day = scratch / "history", scratch / "new-day"
     result: dict = {"events_requested": events}
-    result["generate"] = measure([sys.executable, "-c", GENERATE, str(HISTORY_DAYS), str(per_day), "1",
-                                  start.isoformat(), str(history)], env)
+
+    def step(name: str, command: list[str]) -> None:
+        result[name] = measure(command, env)
+        print(f"  {name}: {result[name]['seconds']:.1f} s, peak RSS {result[name]['peak_rss_mib']:,.0f} MiB",
+              flush=True)
+
+    step("generate", [sys.executable, "-c", GENERATE, str(HISTORY_DAYS), str(per_day), "1",
+                      start.isoformat(), str(history)])
     measure([sys.executable, "-c", GENERATE, "1", str(NEW_DAY_SESSIONS), "2",
              (start + timedelta(days=HISTORY_DAYS)).isoformat(), str(new_day)], env)
     files = sorted(history.glob("*.jsonl"))
     result["history_events"] = sum(1 for f in files for _ in f.open())
-    result["full_load"] = measure(cli("load", str(history)), env)
-    result["full_build"] = measure(cli("build"), env)
+    step("full_load", cli("load", str(history)))
+    step("full_build", cli("build"))
     result["full_end_to_end_seconds"] = result["full_load"]["seconds"] + result["full_build"]["seconds"]
     sql = scratch / "hand.sql"
     sql.write_text(HAND_WRITTEN_SQL)
-    result["baseline"] = measure([sys.executable, "-c", BASELINE, str(scratch / "baseline.duckdb"),
-                                  str(history / "*.jsonl"), str(scratch / "baseline.parquet"), str(sql)], env)
+    step("baseline", [sys.executable, "-c", BASELINE, str(scratch / "baseline.duckdb"),
+                      str(history / "*.jsonl"), str(scratch / "baseline.parquet"), str(sql)])
     # one new day, through the inbox as the schedule would take it
     (home / "inbox").mkdir(exist_ok=True)
     for path in new_day.glob("*.jsonl"):
         path.rename(home / "inbox" / path.name)
     settle(home / "inbox")
-    result["new_day_build"] = measure(cli("build"), env)
-    result["noop_build"] = measure(cli("build"), env)
+    step("new_day_build", cli("build"))
+    step("noop_build", cli("build"))
     result["queries"] = query_latencies(home, env)
+    print(f"  queries: {json.dumps(result['queries'])}", flush=True)
     # a 30-file batch: the new day's events again, as 30 files with new ids
     batch = scratch / "batch"
     measure([sys.executable, "-c", GENERATE, "30", str(NEW_DAY_SESSIONS // 30), "3",
              (start + timedelta(days=HISTORY_DAYS + 1)).isoformat(), str(batch)], env)
-    result["batch_load"] = measure(cli("load", str(batch)), env)
-    result["batch_read_json"] = measure([sys.executable, "-c", READ_JSON, str(scratch / "rj.duckdb"),
-                                         str(batch / "*.jsonl")], env)
+    step("batch_load", cli("load", str(batch)))
+    step("batch_read_json", [sys.executable, "-c", READ_JSON, str(scratch / "rj.duckdb"),
+                             str(batch / "*.jsonl")])
     return result
 
 
@@ -253,6 +262,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, nargs="+", default=list(DEFAULT_SIZES))
     parser.add_argument("--keep", action="store_true", help="keep the scratch folders")
+    parser.add_argument("--name", default="scale",
+                        help="results file name, without extension (default: scale)")
     args = parser.parse_args()
     runs = []
     for events in args.events:
@@ -264,8 +275,8 @@ def main() -> None:
                 subprocess.run(["cp", "-r", scratch, scratch + "-kept"], check=False)
     data, table = report(runs)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "scale.json").write_text(json.dumps(data, indent=2))
-    (RESULTS / "scale.md").write_text(table)
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(data, indent=2))
+    (RESULTS / f"{args.name}.md").write_text(table)
     print(table)
 
 
