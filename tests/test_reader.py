@@ -1,6 +1,8 @@
 """The API's snapshot reader: one computation per answer and snapshot, and a publish (the link
 moving to a new file) shows in the next request, while a request on the old file finishes."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -57,3 +59,19 @@ def test_a_request_on_the_previous_snapshot_finishes_there(tmp_path: Path) -> No
         "select value from marts.numbers").fetchone()[0]) == 1
     old.close()
     assert read_value(reader, calls) == 2 and len(calls) == 1
+
+
+def test_a_snapshot_connection_draws_no_progress_bar(tmp_path: Path) -> None:
+    # DuckDB draws its progress bar on stdout for queries past 2 s; in the CLI's JSON output
+    # it would corrupt what the caller reads. Checked in a process of its own, as the CLI
+    # runs (pytest's capture changes DuckDB's default).
+    snapshot = tmp_path / "snapshot.duckdb"
+    duckdb.connect(str(snapshot)).close()
+    code = (
+        "import sys; from pathlib import Path; from serving.publish import open_snapshot; "
+        "con = open_snapshot(Path(sys.argv[1])); "
+        "print(con.execute(\"select current_setting('enable_progress_bar')\").fetchone()[0])"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(snapshot)], capture_output=True,
+                          text=True, check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == "False"
