@@ -5,7 +5,9 @@ The build runs dbt through this command (Dagster's dbt resource takes it as its 
   with ``kill -9`` leaves no dbt behind still writing to the warehouse;
 - the build keeps dbt's target folder in the warehouse home (``<home>/dbt/target``), so the
   home is known from ``DBT_TARGET_PATH`` and dbt's profile gets it as an absolute path,
-  wherever the build was started from.
+  wherever the build was started from;
+- dbt's log file (``<home>/dbt/target/dbt.log``) is kept at info level unless
+  ``DBT_LOG_LEVEL_FILE`` says otherwise.
 """
 
 import ctypes
@@ -18,6 +20,7 @@ from loaders.paths import HOME_ENV
 
 PR_SET_PDEATHSIG = 1
 TARGET_ENV = "DBT_TARGET_PATH"
+LOG_LEVEL_FILE_ENV = "DBT_LOG_LEVEL_FILE"
 
 
 def home_of_target(target: Path) -> Path:
@@ -36,6 +39,9 @@ def main() -> None:
     target = Path(env.get(TARGET_ENV, "")).resolve()
     if target.parts[-2:] == ("dbt", "target"):
         env[HOME_ENV] = str(home_of_target(target))
+    # At debug level dbt writes every statement to its log file: about 20,000 lines and 1.3 s
+    # of a 20 s daily build. Set DBT_LOG_LEVEL_FILE=debug to see the statements and timings.
+    env.setdefault(LOG_LEVEL_FILE_ENV, "info")
     dbt = Path(sys.executable).parent / "dbt"
     os.execve(dbt, [str(dbt), *sys.argv[1:]], env)
 
