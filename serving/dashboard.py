@@ -55,6 +55,7 @@ FUNNEL = MetricQuery(
     ("funnel_sessions", "funnel_dropoff_rate"),
     group_by=("funnel_step__step_order", "funnel_step__step_name"),
     order_by=("funnel_step__step_order",),
+    dimensions=(("channel", "funnel_step__channel"), ("agent_version", "funnel_step__agent_version")),
 )
 TOP_TOPICS = MetricQuery(
     ("topic_fallbacks",),

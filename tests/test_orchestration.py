@@ -51,6 +51,7 @@ EXPECTED_ASSETS = [
     "marts/fct_conversation_scores",
     "marts/fct_fallback_topics_daily",
     "marts/fct_funnel_daily",
+    "marts/fct_funnel_slices_daily",
     "marts/fct_latency_sketch_daily",
     "marts/fct_session_fallback_topics",
     "marts/fct_session_funnel_steps",
@@ -213,6 +214,10 @@ def test_daily_job_builds_twice_and_publishes(built_home: WarehousePaths, capsys
         (sessions,) = con.execute("select count(*) from marts.fct_sessions").fetchone()
     assert second["marts.fct_sessions"] == sessions
     assert second["audit.load_audit"] == first["audit.load_audit"] + 1
+    # dbt's log file keeps the build's story, not every statement
+    dbt_log = (paths.dbt_target / "dbt.log").read_text()
+    assert "Finished running" in dbt_log
+    assert '"level": "debug"' not in dbt_log
 
 @pytest.mark.slow
 

@@ -27,6 +27,7 @@ GRAINS = {
     "fct_agent_metrics_daily": ["metric_date", "channel", "agent_version"],
     "fct_conversation_scores": ["session_id"],
     "fct_funnel_daily": ["session_date", "funnel_name", "step_order"],
+    "fct_funnel_slices_daily": ["session_date", "channel", "agent_version", "funnel_name", "step_order"],
     "fct_session_funnel_steps": ["session_id", "funnel_name", "step_order"],
     "fct_fallback_topics_daily": ["session_date", "topic"],
     "fct_session_fallback_topics": ["session_id", "topic"],

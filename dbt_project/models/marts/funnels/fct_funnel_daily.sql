@@ -8,72 +8,31 @@
     )
 }}
 
-with funnel_steps as (
+{#- The funnel per day: its slices (fct_funnel_slices_daily) summed over channel and agent
+    version, so both tables count a step's sessions the same way. -#}
 
-    select * from {{ ref('funnel_steps') }}
+-- depends_on: {{ ref('fct_sessions') }}
 
-),
+with slices as (
 
-sessions as (
-
-    select
-        session_id,
-        session_date,
-        last_loaded_at
-    from {{ ref('fct_sessions') }}
+    select * from {{ ref('fct_funnel_slices_daily') }}
     {% if is_incremental() %}
         where session_date in ({{ affected_session_dates() }})
     {% endif %}
 
 ),
 
-session_steps as (
-
-    select * from {{ ref('fct_session_funnel_steps') }}
-
-),
-
-reached_per_day as (
-
-    select
-        sessions.session_date,
-        session_steps.funnel_name,
-        session_steps.step_order,
-        count(*) as sessions_reached
-    from session_steps
-    inner join sessions on session_steps.session_id = sessions.session_id
-    where session_steps.is_reached
-    group by sessions.session_date, session_steps.funnel_name, session_steps.step_order
-
-),
-
-session_days as (
+final as (
 
     select
         session_date,
+        funnel_name,
+        step_order,
+        step_name,
+        cast(sum(sessions_reached) as bigint) as sessions_reached,
         max(last_loaded_at) as last_loaded_at
-    from sessions
-    group by session_date
-
-),
-
-final as (
-
-    -- every step on every day with sessions, so drop-off can be read at zero counts too
-    select
-        session_days.session_date,
-        funnel_steps.funnel_name,
-        funnel_steps.step_order,
-        funnel_steps.step_name,
-        coalesce(reached_per_day.sessions_reached, 0) as sessions_reached,
-        session_days.last_loaded_at
-    from session_days
-    cross join funnel_steps
-    left join reached_per_day
-        on
-            session_days.session_date = reached_per_day.session_date
-            and funnel_steps.funnel_name = reached_per_day.funnel_name
-            and funnel_steps.step_order = reached_per_day.step_order
+    from slices
+    group by session_date, funnel_name, step_order, step_name
 
 )
 
