@@ -153,15 +153,27 @@ def list_sessions(
         params += [value, session_id]
     direction = "desc" if descending else "asc"
     columns = ", ".join(f"sessions.{c}" for c in SESSION_COLUMNS)
+    page_columns = ", ".join(f"page.{c}" for c in SESSION_COLUMNS)
     scores = ", ".join(f"scores.{c}" for c in SCORE_COLUMNS)
+    # The page is chosen before the scores are joined to it, unless a score sorts or filters:
+    # joining every session's scores first costs a hash join over the whole history (about
+    # 300 ms at 1.3M sessions), the page's own scores a few ms.
+    scores_needed = key == "overall_score" or filters.min_score is not None or filters.max_score is not None
+    scores_join = "left join marts.fct_conversation_scores as scores using (session_id)"
     cursor_result = con.execute(
         f"""
-        select {columns}, {scores}, {order_value} as sort_value
-        from marts.fct_sessions as sessions
-        left join marts.fct_conversation_scores as scores using (session_id)
-        where {where}
-        order by sort_value {direction}, sessions.session_id {direction}
-        limit {limit + 1}
+        with page as (
+            select {columns}, {order_value} as sort_value
+            from marts.fct_sessions as sessions
+            {scores_join if scores_needed else ""}
+            where {where}
+            order by sort_value {direction}, sessions.session_id {direction}
+            limit {limit + 1}
+        )
+        select {page_columns}, {scores}, page.sort_value
+        from page
+        {scores_join}
+        order by page.sort_value {direction}, page.session_id {direction}
         """,
         params,
     )

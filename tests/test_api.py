@@ -165,6 +165,32 @@ def test_session_list_pages_without_gaps_and_filters(api: Api, published, period
     assert page["sessions"] and all(s["overall_score"] >= 50 for s in page["sessions"])
 
 
+def test_session_pages_by_start_time_carry_each_sessions_scores(api: Api, published, period) -> None:
+    # the page is chosen before the scores are joined: every page must still be the next in
+    # order and every row must carry its own session's scores
+    first, last = period
+    seen: list[tuple] = []
+    cursor = None
+    while True:
+        query = f"/api/analytics/sessions?start={first}&end={last}&channel=web&limit=61"
+        status, page = api.json(query + (f"&cursor={cursor}" if cursor else ""))
+        assert status == 200
+        seen += [(s["session_id"], s["overall_score"], s["resolution_score"]) for s in page["sessions"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    with connect_snapshot(published) as con:
+        expected = [tuple(row) for row in con.execute(
+            """
+            select session_id, overall_score, resolution_score
+            from marts.fct_sessions left join marts.fct_conversation_scores using (session_id)
+            where channel = 'web'
+            order by session_started_at desc, session_id desc
+            """).fetchall()]
+    assert len(seen) > 61
+    assert seen == expected
+
+
 def test_a_session_timeline_never_holds_message_text(api: Api, published) -> None:
     with connect_snapshot(published) as con:
         (session_id, events) = con.execute(
