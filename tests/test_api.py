@@ -133,18 +133,23 @@ def test_other_methods_get_405_with_allow(api: Api) -> None:
         assert status == 405 and headers["allow"] == "GET" and json.loads(body)["detail"]
 
 
-def test_session_list_pages_without_gaps_and_filters(api: Api, published, period) -> None:
-    first, last = period
-    seen: list[str] = []
+def every_page(api: Api, query: str) -> list[dict]:
+    """The sessions of a session-list query, following its cursor to the last page."""
+    sessions: list[dict] = []
     cursor = None
     while True:
-        query = f"/api/analytics/sessions?start={first}&end={last}&sort=overall_score&limit=97"
         status, page = api.json(query + (f"&cursor={cursor}" if cursor else ""))
         assert status == 200
-        seen += [s["session_id"] for s in page["sessions"]]
+        sessions += page["sessions"]
         cursor = page["next_cursor"]
         if cursor is None:
-            break
+            return sessions
+
+
+def test_session_list_pages_without_gaps_and_filters(api: Api, published, period) -> None:
+    first, last = period
+    pages = every_page(api, f"/api/analytics/sessions?start={first}&end={last}&sort=overall_score&limit=97")
+    seen = [s["session_id"] for s in pages]
     with connect_snapshot(published) as con:
         expected = [row[0] for row in con.execute(
             """
@@ -158,27 +163,19 @@ def test_session_list_pages_without_gaps_and_filters(api: Api, published, period
             "select session_id from marts.fct_session_fallback_topics where topic = 'billing'").fetchall()}
     assert seen == expected
     status, page = api.json("/api/analytics/sessions?escalated=true&channel=web&limit=500")
-    assert {s["session_id"] for s in page["sessions"]} == escalated_web
+    assert status == 200 and {s["session_id"] for s in page["sessions"]} == escalated_web
     status, page = api.json("/api/analytics/sessions?fallback_topic=billing&limit=500")
-    assert {s["session_id"] for s in page["sessions"]} == billing
+    assert status == 200 and {s["session_id"] for s in page["sessions"]} == billing
     status, page = api.json("/api/analytics/sessions?test_name=greeting_test&variant=treatment&min_score=50")
-    assert page["sessions"] and all(s["overall_score"] >= 50 for s in page["sessions"])
+    assert status == 200 and page["sessions"] and all(s["overall_score"] >= 50 for s in page["sessions"])
 
 
 def test_session_pages_by_start_time_carry_each_sessions_scores(api: Api, published, period) -> None:
     # the page is chosen before the scores are joined: every page must still be the next in
     # order and every row must carry its own session's scores
     first, last = period
-    seen: list[tuple] = []
-    cursor = None
-    while True:
-        query = f"/api/analytics/sessions?start={first}&end={last}&channel=web&limit=61"
-        status, page = api.json(query + (f"&cursor={cursor}" if cursor else ""))
-        assert status == 200
-        seen += [(s["session_id"], s["overall_score"], s["resolution_score"]) for s in page["sessions"]]
-        cursor = page["next_cursor"]
-        if cursor is None:
-            break
+    pages = every_page(api, f"/api/analytics/sessions?start={first}&end={last}&channel=web&limit=61")
+    seen = [(s["session_id"], s["overall_score"], s["resolution_score"]) for s in pages]
     with connect_snapshot(published) as con:
         expected = [tuple(row) for row in con.execute(
             """
