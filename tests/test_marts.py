@@ -24,7 +24,9 @@ MARTS = {
     "marts.fct_agent_metrics_daily": ["metric_date", "channel", "agent_version"],
     "marts.fct_conversation_scores": ["session_id"],
     "marts.fct_funnel_daily": ["session_date", "funnel_name", "step_order"],
-    "marts.fct_funnel_slices_daily": ["session_date", "channel", "agent_version", "funnel_name", "step_order"],
+    "marts.fct_funnel_slices_daily": [
+        "session_date", "channel", "agent_version", "funnel_name", "step_order",
+    ],
     "marts.fct_fallback_topics_daily": ["session_date", "topic"],
     "marts.fct_session_funnel_steps": ["session_id", "funnel_name", "step_order"],
     "marts.fct_session_fallback_topics": ["session_id", "topic"],
