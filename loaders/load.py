@@ -4,6 +4,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +27,9 @@ SCRATCH_MEMORY_LIMIT = "1GB"
 GROUP_BYTES = 64 * 1024 * 1024
 GROUP_FILES = 500
 KEY_FUNCTION_PROBE = "chat-analytics event key"
+# Row groups smaller than DuckDB's default (122,880 rows) let a group's events be written on
+# every core: 216k events took 290 ms in two groups, 185 ms in five.
+EVENTS_ROW_GROUP_ROWS = 50_000
 # What "the same event" means for a repeated event_id: every field the marts read.
 CONTENT_DIGEST = "hash(session_id, user_id, event_type, event_timestamp, channel, properties)"
 
@@ -161,23 +165,36 @@ def _groups(files: list[Path]) -> Iterator[list[Path]]:
 
 class _LoadBatch:
     """The scratch DuckDB connection of a batch, and the event keys of every committed load
-    (read from the landing zone on first use, then extended as the batch commits)."""
+    (read from the landing zone once, then extended as the batch commits)."""
 
     def __init__(self, paths: WarehousePaths) -> None:
         self.paths = paths
         self.con = _scratch_connection(paths)
-        self.loaded = False
+        self._reader = ThreadPoolExecutor(max_workers=1)
+        self._keys: Future[None] | None = None
+
+    def start_reading_landed_keys(self) -> None:
+        """Read the landed keys in the background: reading and classifying a group leaves a
+        core free for it. A batch of files that were all loaded before never reads them."""
+        if self._keys is None:
+            self._keys = self._reader.submit(self._read_landed_keys, self.con.cursor())
+
+    def _read_landed_keys(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            _index_loads(con, self.paths)
+            con.execute(
+                "create table landed_keys as select * "
+                f"from read_parquet({_sql_string(self.paths.event_keys_glob())})"
+            )
+        finally:
+            con.close()
 
     def landed_keys(self) -> str:
         """The keys of every landed event, with the digest of its content (NULL for loads
         written before digests were kept: conflicts with those are not judged)."""
-        if not self.loaded:
-            _index_loads(self.con, self.paths)
-            self.con.execute(
-                "create table landed_keys as select * "
-                f"from read_parquet({_sql_string(self.paths.event_keys_glob())})"
-            )
-            self.loaded = True
+        self.start_reading_landed_keys()
+        assert self._keys is not None
+        self._keys.result()
         return "landed_keys"
 
     def add_accepted(self, committed: Path) -> None:
@@ -187,6 +204,10 @@ class _LoadBatch:
         self.con.execute(f"insert into landed_keys select * from read_parquet({keys_file})")
 
     def close(self) -> None:
+        # A failed group may leave the keys still being read: wait, then close.
+        if self._keys is not None:
+            self._keys.exception()
+        self._reader.shutdown()
         self.con.close()
 
 
@@ -292,6 +313,8 @@ def _load_group(
     failure: _ReadFailure | None = None
     counts: dict[int, tuple[int, ...]] = {}
     reasons: dict[int, tuple[tuple[str, int], ...]] = {}
+    if to_load:
+        batch.start_reading_landed_keys()
     try:
         failure = _read(batch, to_load, progress)
         if failure is not None:
@@ -413,10 +436,17 @@ def _land(batch: _LoadBatch, load_time: datetime, staged: Path) -> dict[int, tup
             select event_id, {_event_key_columns("event_id")}
             from first_copies
         ),
+        landed_candidates as (
+            -- A semi join on one key column first: it keeps the hash table on the group's side
+            -- and runs in a third of the time of the two-column join over every landed key.
+            select landed.*
+            from {batch.landed_keys()} as landed
+            semi join keyed on landed.event_key_high = keyed.event_key_high
+        ),
         earlier_loads as (
             select keyed.event_id, any_value(landed.content_digest) as landed_digest
             from keyed
-            inner join {batch.landed_keys()} as landed
+            inner join landed_candidates as landed
                 on keyed.event_key_high = landed.event_key_high
                 and keyed.event_key_low = landed.event_key_low
             group by keyed.event_id
@@ -475,7 +505,7 @@ def _land(batch: _LoadBatch, load_time: datetime, staged: Path) -> dict[int, tup
                 accepted.record_number, accepted.content_digest
             from accepted
             inner join group_files using (file_number)
-        ) to {events_file} (format parquet, compression zstd)
+        ) to {events_file} (format parquet, compression zstd, row_group_size {EVENTS_ROW_GROUP_ROWS})
         """
     )
     _write_event_keys(con, staged / "events.parquet", staged / "event_keys.parquet")

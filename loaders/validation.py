@@ -40,6 +40,11 @@ ISO_TIMESTAMP_PATTERN = (
 )
 EPOCH_MS_PATTERN = r"^-?\d{1,16}$"
 NUMBER_TYPES = "('BIGINT', 'UBIGINT', 'DOUBLE')"
+# A number with an exponent of three digits or more, where JSON puts a value: first, or after
+# a colon, comma or bracket. Text inside strings rarely has that shape; ids such as UUIDs
+# often have a digit, an "e" and three digits (a fifth of UUID records), and sending each to
+# Python tripled the cost of validation.
+HUGE_EXPONENT_PATTERN = r"(^|[:,\[])\s*-?[0-9]+(\.[0-9]+)?[eE]\+?[0-9]{3}"
 MAX_ABS_EPOCH_MS = 10**15
 
 
@@ -137,7 +142,7 @@ strict as (
             -- CASE, not AND: only CASE keeps DuckDB from calling Python on every row
             is_json and not case
                 when contains(raw, 'NaN') or contains(raw, 'Infinity')
-                    or regexp_matches(raw, '[0-9][eE]\\+?[0-9]{{3}}')
+                    or regexp_matches(raw, '{HUGE_EXPONENT_PATTERN}')
                     then coalesce(has_non_finite_number(raw), false)
                 else false
             end as is_json
@@ -256,8 +261,9 @@ classified as (
                 then 'invalid_type:timestamp'
             when {_present("channel")} and (t_channel <> 'VARCHAR' or length(s_channel) > {MAX_NAME_CHARS})
                 then 'invalid_type:channel'
+            -- read from the properties' text, a fraction of the record's: a fifth of the cost
             when t_agent_version = 'VARCHAR'
-                and length(json_extract_string(raw, '{AGENT_VERSION_PATH}')) > {MAX_NAME_CHARS}
+                and length(json_extract_string(s_properties, '$."agent_version"')) > {MAX_NAME_CHARS}
                 then 'invalid_type:agent_version'
             when is_nested_too_deep then 'invalid_type:properties'
             when s_event_type not in {_sql_list(EVENT_TYPES)} then 'unknown_event_type'

@@ -103,6 +103,8 @@ def test_each_quarantine_reason(reason: str, warehouse: WarehousePaths, tmp_path
          '"timestamp": "2024-05-01T10:00:00Z", "properties": {"x": [-Infinity]}}', "invalid_json"),
         ('{"event_id": "a", "session_id": "s", "event_type": "message_sent", '
          '"timestamp": "2024-05-01T10:00:00Z", "properties": {"cost_usd": 1e400}}', "invalid_json"),
+        ('{"event_id": "a", "session_id": "s", "event_type": "message_sent", '
+         '"timestamp": "2024-05-01T10:00:00Z", "properties": {"x": [1,\t-99E+307]}}', "invalid_json"),
         ('{"event_id": "a", "session_id": "s", "event_type": "message_sent", "timestamp": NaN}',
          "invalid_json"),
         (json.dumps(event("a", channel="c" * 129)), "invalid_type:channel"),
@@ -125,6 +127,22 @@ def test_limits_are_inclusive_and_strings_are_not_structure(warehouse, tmp_path)
     ]
     result = load_file(write_jsonl(tmp_path / "in.jsonl", fine), warehouse)
     assert (result.records_accepted, result.records_quarantined) == (3, 0)
+
+
+def test_only_numbers_shaped_like_huge_ones_are_sent_to_python() -> None:
+    """The text test that picks records for the Python check: every number JSON cannot hold
+    in a double passes it; ids that merely contain a digit, an "e" and three digits do not."""
+    import duckdb
+
+    from loaders.validation import HUGE_EXPONENT_PATTERN
+
+    def picked(text: str) -> bool:
+        return duckdb.execute("select regexp_matches(?, ?)", [text, HUGE_EXPONENT_PATTERN]).fetchone()[0]
+
+    for huge in ('{"a": 1e309}', '{"a":[0, -1.5E+999]}', '[2e400]', '1e400', '{"a":\t99e307}'):
+        assert picked(huge), huge
+    ids = '{"event_id": "0ed08a32-4e12-4167-9e11-ada8394cf76c", "session_id": "s-1e400", "n": 1e30}'
+    assert not picked(ids)
 
 
 def test_structure_helpers() -> None:
