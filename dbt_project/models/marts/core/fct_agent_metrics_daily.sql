@@ -66,15 +66,18 @@ sessions as (
     from {{ ref('fct_sessions') }} as sessions
     inner join outcomes on sessions.session_id = outcomes.session_id
     {% if is_incremental() %}
-        where sessions.session_date in ({{ affected_session_dates() }})
-            or sessions.session_date in (
-                select changed.session_date
-                from {{ ref('fct_sessions') }} as changed
-                where changed.session_id in ({{ sessions_with_changed_outcomes(
-                    ref('fct_session_outcomes'),
-                    'select distinct outcome_definition_version as definition_version from ' ~ this
-                ) }})
-            )
+        {#- one list of dates, not two tests joined by OR: DuckDB then filters the sessions
+            before joining their outcomes instead of joining every session first -#}
+        where sessions.session_date in (
+            {{ affected_session_dates() }}
+            union
+            select changed.session_date
+            from {{ ref('fct_sessions') }} as changed
+            where changed.session_id in ({{ sessions_with_changed_outcomes(
+                ref('fct_session_outcomes'),
+                'select distinct outcome_definition_version as definition_version from ' ~ this
+            ) }})
+        )
     {% endif %}
 
 ),

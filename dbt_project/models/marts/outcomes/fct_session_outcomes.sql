@@ -9,6 +9,9 @@
 
 {%- set evidence = var('resolution_evidence') -%}
 
+{#- fct_sessions is read three times, each time for what that step needs: one CTE read three
+    times is materialized whole by DuckDB, every column of every session in history. -#}
+
 with sessions as (
 
     select
@@ -31,7 +34,7 @@ latest as (
 
     -- verification waits for time to pass in the data, not on the clock
     select max(session_ended_at) as latest_event_at
-    from sessions
+    from {{ ref('fct_sessions') }}
 
 ),
 
@@ -47,6 +50,19 @@ scope as (
 
 ),
 
+later_sessions as (
+
+    -- only the sessions of the users in scope can be their recontacts: joining these alone
+    -- keeps the join's hash table off the whole history
+    select
+        history.session_id,
+        history.user_key,
+        history.session_started_at
+    from {{ ref('fct_sessions') }} as history
+    where history.user_key in (select distinct scope.user_key from scope)
+
+),
+
 recontacts as (
 
     -- another session of the same user, started after this one started and no later than the
@@ -55,7 +71,7 @@ recontacts as (
         scope.session_id,
         count(later.session_id) > 0 as has_recontact
     from scope
-    left join sessions as later
+    left join later_sessions as later
         on
             scope.user_key = later.user_key
             and scope.session_id <> later.session_id
