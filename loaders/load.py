@@ -173,11 +173,12 @@ class _LoadBatch:
         self._reader = ThreadPoolExecutor(max_workers=1)
         self._keys: Future[None] | None = None
 
-    def start_reading_landed_keys(self) -> None:
+    def start_reading_landed_keys(self) -> Future[None]:
         """Read the landed keys in the background: reading and classifying a group leaves a
         core free for it. A batch of files that were all loaded before never reads them."""
         if self._keys is None:
             self._keys = self._reader.submit(self._read_landed_keys, self.con.cursor())
+        return self._keys
 
     def _read_landed_keys(self, con: duckdb.DuckDBPyConnection) -> None:
         try:
@@ -192,9 +193,7 @@ class _LoadBatch:
     def landed_keys(self) -> str:
         """The keys of every landed event, with the digest of its content (NULL for loads
         written before digests were kept: conflicts with those are not judged)."""
-        self.start_reading_landed_keys()
-        assert self._keys is not None
-        self._keys.result()
+        self.start_reading_landed_keys().result()
         return "landed_keys"
 
     def add_accepted(self, committed: Path) -> None:
