@@ -51,7 +51,7 @@ def user_key(user_id):
 def read_table(home: Path, table: str) -> pd.DataFrame:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         frame = con.execute(f"select * from {table} order by {', '.join(MARTS[table])}").df()
-    for column in ("session_date", "metric_date", "first_session_date", "last_session_date"):
+    for column in ("session_date", "metric_date", "first_session_date", "last_session_date", "cohort_week"):
         if column in frame:
             frame[column] = pd.to_datetime(frame[column]).dt.date
     return frame.reset_index(drop=True)
@@ -486,6 +486,9 @@ def test_users_follow_a_session_handed_to_another_user(tmp_path: Path) -> None:
     ])
     dbt(paths.home, "build")
     assert set(read_table(paths.home, "marts.fct_users")["user_key"]) == {user_key("alice"), user_key("bob")}
+    retention_columns = ["cohort_week", "week_number", "cohort_users", "active_users"]
+    retention = read_table(paths.home, "marts.fct_user_retention_weekly")[retention_columns]
+    assert retention.values.tolist() == [[date(2026, 3, 2), 0, 2, 2]]
     load(1, [named("c1", "s1", "2026-03-02T09:59:00Z", "carol")])
     dbt(paths.home, "run", "--select", "fct_sessions")
     load(2, [named("b3", "s1", "2026-03-01T23:58:00Z", "bob")])
@@ -502,6 +505,10 @@ def test_users_follow_a_session_handed_to_another_user(tmp_path: Path) -> None:
         [date(2026, 3, 1), 1, 1, 0],
         [date(2026, 3, 4), 1, 0, 1],
     ]
+    # bob's first session moved to Sunday 1 March, so his cohort is the week before, and
+    # alice's cohort is gone with her
+    retention = incremental["marts.fct_user_retention_weekly"][retention_columns]
+    assert retention.values.tolist() == [[date(2026, 2, 23), 0, 1, 1], [date(2026, 2, 23), 1, 1, 1]]
     dbt(paths.home, "run", "--full-refresh")
     for table in USERS_MARTS:
         pd.testing.assert_frame_equal(incremental[table], read_table(paths.home, table), obj=table)

@@ -36,6 +36,7 @@ EXPECTED_ASSETS = [
     "intermediate/int_sessions__latency_samples",
     "intermediate/int_sessions__tool_calls",
     "intermediate/int_sessions__user_keys",
+    "intermediate/int_users__active_weeks",
     "landing/audit",
     "landing/conflicts",
     "landing/events",

@@ -64,16 +64,44 @@
 
 
 {#- Session dates whose per-day user counts may have changed since a daily users model's
-    watermark: every date of a touched user (their first session date may have moved, which
-    turns them new or returning on each of their days), and the dates inside the span of a
-    rebuilt session (the date a session moved away from), among `candidate_dates` (a query of
-    one column, candidate_date). -#}
+    watermark, among `candidate_dates` (a query of one column, candidate_date): the dates
+    inside the span of a rebuilt session (where a user's activity changed, including the date
+    a session moved away from), and the days a touched user's first session date may have
+    moved to or from (first_dates_that_may_have_moved). -#}
 {% macro user_dates_to_rebuild(candidate_dates) -%}
     {{ dates_in_touched_spans(candidate_dates) }}
     union
-    select sessions.session_date as affected_date
-    from {{ ref('fct_sessions') }} as sessions
-    where sessions.user_key in ({{ users_of_rebuilt_sessions() }})
+    {{ first_dates_that_may_have_moved() }}
+{%- endmacro %}
+
+
+{#-
+    A user is new on their first session date and returning on every later one. For a user a
+    rebuilt session names, the first date, before and after this build, is either inside the
+    span of one of those rebuilt sessions (so rebuilt with the spans) or the date of their
+    earliest settled session (one not rebuilt since the watermark, so still on the date it
+    had). That settled date can only have changed side when a rebuilt session of the user
+    starts before it; a user who merely came back today leaves their history alone.
+    Rebuilding every date of each touched user instead rebuilt nearly every date of history
+    each day, since returning users reach back to it.
+-#}
+{% macro first_dates_that_may_have_moved() -%}
+    select min(settled.session_date) as affected_date
+    from {{ ref('fct_sessions') }} as settled
+    inner join (
+        select
+            named.user_key,
+            min(cast(rebuilt.session_started_at as date)) as first_rebuilt_date
+        from {{ ref('fct_sessions') }} as rebuilt
+        inner join {{ ref('int_sessions__user_keys') }} as named
+            on rebuilt.session_id = named.session_id
+        where {{ loaded_after_watermark('rebuilt.last_loaded_at') }}
+        group by named.user_key
+    ) as touched
+        on settled.user_key = touched.user_key
+    where not ({{ loaded_after_watermark('settled.last_loaded_at') }})
+    group by settled.user_key, touched.first_rebuilt_date
+    having min(settled.session_date) > touched.first_rebuilt_date
 {%- endmacro %}
 
 

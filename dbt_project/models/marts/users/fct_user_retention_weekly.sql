@@ -1,35 +1,38 @@
 {#- Weekly cohorts: the users whose first session fell in a week (starting Monday) and how
-    many of them had a session each week after, up to the week of the latest session. -#}
-with sessions as (
+    many of them had a session each week after, up to the week of the latest session. Counts
+    the users' active weeks (int_users__active_weeks, kept per user), not their sessions. -#}
+with active_weeks as (
 
-    select * from {{ ref('fct_sessions') }}
-    where user_key is not null
+    select * from {{ ref('int_users__active_weeks') }}
 
 ),
 
-users as (
+activity as (
 
     select
-        user_key,
-        cast({{ dbt.date_trunc('week', 'first_session_date') }} as date) as cohort_week
-    from {{ ref('fct_users') }}
+        cohort_week,
+        week_number,
+        count(*) as active_users
+    from active_weeks
+    group by cohort_week, week_number
 
 ),
 
 cohorts as (
 
+    {#- every user is active in their cohort's week -#}
     select
         cohort_week,
-        count(*) as cohort_users
-    from users
-    group by cohort_week
+        active_users as cohort_users
+    from activity
+    where week_number = 0
 
 ),
 
 latest as (
 
-    select cast({{ dbt.date_trunc('week', 'max(session_date)') }} as date) as latest_week
-    from sessions
+    select max(active_week) as latest_week
+    from active_weeks
 
 ),
 
@@ -52,33 +55,18 @@ grid as (
 
 ),
 
-activity as (
-
-    select distinct
-        users.cohort_week,
-        users.user_key,
-        cast(
-            floor({{ dbt.datediff('users.cohort_week', 'sessions.session_date', 'day') }} / 7.0e0)
-            as integer
-        ) as week_number
-    from sessions
-    inner join users on sessions.user_key = users.user_key
-
-),
-
 final as (
 
     select
         grid.cohort_week,
         grid.week_number,
         grid.cohort_users,
-        count(activity.user_key) as active_users
+        coalesce(activity.active_users, 0) as active_users
     from grid
     left join activity
         on
             grid.cohort_week = activity.cohort_week
             and grid.week_number = activity.week_number
-    group by grid.cohort_week, grid.week_number, grid.cohort_users
 
 )
 
