@@ -1,7 +1,6 @@
 """Load files into the landing zone: read, validate, deduplicate, write, commit, audit."""
 
 import hashlib
-import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -14,8 +13,9 @@ import duckdb
 import pyarrow as pa
 
 from . import landing
+from .event_keys import LANDED_KEYS, LandedKeys, event_key_columns, write_event_keys
 from .faults import reached
-from .paths import WarehousePaths
+from .paths import WarehousePaths, sql_string
 from .readers import detect_format, read_records
 from .schema import AUDIT_SCHEMA, DUCKDB_TYPES
 from .validation import classify_sql, register_functions
@@ -26,7 +26,6 @@ SCRATCH_MEMORY_LIMIT = "1GB"
 # every core busy and to spread the fixed cost of a commit, little enough to stay in memory.
 GROUP_BYTES = 64 * 1024 * 1024
 GROUP_FILES = 500
-KEY_FUNCTION_PROBE = "chat-analytics event key"
 # Row groups smaller than DuckDB's default (122,880 rows) let a group's events be written on
 # every core: 216k events took 290 ms in two groups, 185 ms in five.
 EVENTS_ROW_GROUP_ROWS = 50_000
@@ -102,10 +101,6 @@ def _timestamp_literal(value: datetime) -> str:
     return f"timestamp '{value.isoformat(sep=' ')}'"
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def load_file(
     path: Path,
     paths: WarehousePaths | None = None,
@@ -145,6 +140,7 @@ def load_files(
         try:
             for group in _groups(files):
                 yield from _load_group(group, paths, batch, progress)
+            batch.finish()
         finally:
             batch.close()
 
@@ -165,28 +161,24 @@ def _groups(files: list[Path]) -> Iterator[list[Path]]:
 
 class _LoadBatch:
     """The scratch DuckDB connection of a batch, and the event keys of every committed load
-    (read from the landing zone once, then extended as the batch commits)."""
+    (the key index with the keys of the loads it lacks, then extended as the batch commits)."""
 
     def __init__(self, paths: WarehousePaths) -> None:
         self.paths = paths
         self.con = _scratch_connection(paths)
         self._reader = ThreadPoolExecutor(max_workers=1)
-        self._keys: Future[None] | None = None
+        self._keys: Future[LandedKeys] | None = None
 
-    def start_reading_landed_keys(self) -> Future[None]:
-        """Read the landed keys in the background: reading and classifying a group leaves a
-        core free for it. A batch of files that were all loaded before never reads them."""
+    def start_reading_landed_keys(self) -> Future[LandedKeys]:
+        """Open the landed keys in the background: reading and classifying a group leaves a
+        core free for it. A batch of files that were all loaded before never opens them."""
         if self._keys is None:
-            self._keys = self._reader.submit(self._read_landed_keys, self.con.cursor())
+            self._keys = self._reader.submit(self._open_landed_keys, self.con.cursor())
         return self._keys
 
-    def _read_landed_keys(self, con: duckdb.DuckDBPyConnection) -> None:
+    def _open_landed_keys(self, con: duckdb.DuckDBPyConnection) -> LandedKeys:
         try:
-            _index_loads(con, self.paths)
-            con.execute(
-                "create table landed_keys as select * "
-                f"from read_parquet({_sql_string(self.paths.event_keys_glob())})"
-            )
+            return LandedKeys(con, self.paths)
         finally:
             con.close()
 
@@ -194,13 +186,17 @@ class _LoadBatch:
         """The keys of every landed event, with the digest of its content (NULL for loads
         written before digests were kept: conflicts with those are not judged)."""
         self.start_reading_landed_keys().result()
-        return "landed_keys"
+        return LANDED_KEYS
 
     def add_accepted(self, committed: Path) -> None:
         """Called once a load has committed: its accepted events are landed from now on."""
-        self.landed_keys()
-        keys_file = _sql_string(str(committed / "event_keys.parquet"))
-        self.con.execute(f"insert into landed_keys select * from read_parquet({keys_file})")
+        self.start_reading_landed_keys().result().add_committed_load(self.con, committed)
+
+    def finish(self) -> None:
+        """After the batch's last commit: merge its keys into the index when that is due."""
+        if self._keys is not None:
+            reached("committed")
+            self._keys.result().merge_if_due(self.con)
 
     def close(self) -> None:
         # A failed group may leave the keys still being read: wait, then close.
@@ -208,60 +204,6 @@ class _LoadBatch:
             self._keys.exception()
         self._reader.shutdown()
         self.con.close()
-
-
-def _event_key_columns(event_id: str) -> str:
-    """An event id's key: its 128-bit MD5 in two 64-bit halves. Distinct ids share a key with
-    odds of about 1e-21 among a billion events."""
-    return (
-        f"cast(md5_number({event_id}) >> 64 as ubigint) as event_key_high, "
-        f"cast(md5_number({event_id}) & {2**64 - 1} as ubigint) as event_key_low"
-    )
-
-
-def key_function_fingerprint(con: duckdb.DuckDBPyConnection) -> str:
-    """What this DuckDB makes of a fixed id: keys written by a DuckDB that answers otherwise
-    (an upgrade that changed ``md5_number``) would not match, so they are written again."""
-    high, low = con.execute(
-        f"select {_event_key_columns('event_id')} from (select ? as event_id)", [KEY_FUNCTION_PROBE]
-    ).fetchone()
-    return f"{high:016x}{low:016x}"
-
-
-def _write_event_keys(
-    con: duckdb.DuckDBPyConnection, events_file: Path, keys_file: Path, digest: str = "content_digest"
-) -> None:
-    con.execute(
-        f"copy (select {_event_key_columns('event_id')}, {digest} as content_digest "
-        f"from read_parquet({_sql_string(str(events_file))})) "
-        f"to {_sql_string(str(keys_file))} (format parquet, compression zstd)"
-    )
-
-
-def _index_loads(con: duckdb.DuckDBPyConnection, paths: WarehousePaths) -> None:
-    """Give every committed load a keys file made by this DuckDB's key function: once for
-    loads committed before keys were kept, and all again if the function changed. Each file is
-    written aside and renamed, and the fingerprint goes last, so a killed load only leaves
-    work for the next one."""
-    fingerprint = key_function_fingerprint(con)
-    marker = paths.landing / "event_keys.fingerprint"
-    if not marker.exists() or marker.read_text() != fingerprint:
-        for keys_file in paths.loads.glob("*/event_keys.parquet"):
-            keys_file.unlink()
-    for load in paths.loads.iterdir():
-        events, keys_file = load / "events.parquet", load / "event_keys.parquet"
-        if events.exists() and not keys_file.exists():
-            partial = load / ".event_keys.parquet"
-            columns = con.execute("select name from parquet_schema(?)", [str(events)]).fetchall()
-            digest = "content_digest" if ("content_digest",) in columns else "cast(null as ubigint)"
-            _write_event_keys(con, events, partial, digest)
-            with partial.open("rb") as handle:
-                os.fsync(handle.fileno())
-            os.rename(partial, keys_file)
-    if not marker.exists() or marker.read_text() != fingerprint:
-        partial_marker = marker.with_name(f".{marker.name}")
-        partial_marker.write_text(fingerprint)
-        os.rename(partial_marker, marker)
 
 
 def _scratch_connection(paths: WarehousePaths) -> duckdb.DuckDBPyConnection:
@@ -432,7 +374,7 @@ def _land(batch: _LoadBatch, load_time: datetime, staged: Path) -> dict[int, tup
             group by event_id
         ),
         keyed as (
-            select event_id, {_event_key_columns("event_id")}
+            select event_id, {event_key_columns("event_id")}
             from first_copies
         ),
         landed_candidates as materialized (
@@ -495,7 +437,7 @@ def _land(batch: _LoadBatch, load_time: datetime, staged: Path) -> dict[int, tup
     )
     reached("validated")
     loaded_at = _timestamp_literal(load_time)
-    events_file = _sql_string(str(staged / "events.parquet"))
+    events_file = sql_string(str(staged / "events.parquet"))
     con.execute(
         f"""
         copy (
@@ -509,9 +451,9 @@ def _land(batch: _LoadBatch, load_time: datetime, staged: Path) -> dict[int, tup
         ) to {events_file} (format parquet, compression zstd, row_group_size {EVENTS_ROW_GROUP_ROWS})
         """
     )
-    _write_event_keys(con, staged / "events.parquet", staged / "event_keys.parquet")
+    write_event_keys(con, staged / "events.parquet", staged / "event_keys.parquet")
     reached("events_written")
-    quarantine_file = _sql_string(str(staged / "quarantine.parquet"))
+    quarantine_file = sql_string(str(staged / "quarantine.parquet"))
     con.execute(
         f"""
         copy (
@@ -529,7 +471,7 @@ def _land(batch: _LoadBatch, load_time: datetime, staged: Path) -> dict[int, tup
         """
     )
     reached("quarantine_written")
-    conflicts_file = _sql_string(str(staged / "conflicts.parquet"))
+    conflicts_file = sql_string(str(staged / "conflicts.parquet"))
     con.execute(
         f"""
         copy (
@@ -613,7 +555,7 @@ def _write_audit(
     # second per load. A VALUES list keeps the columns nullable, as in every other load.
     values = "(" + ", ".join(f"cast(? as {DUCKDB_TYPES[field.type]})" for field in AUDIT_SCHEMA) + ")"
     names = ", ".join(field.name for field in AUDIT_SCHEMA)
-    audit_file = _sql_string(str(staged / "audit.parquet"))
+    audit_file = sql_string(str(staged / "audit.parquet"))
     con.execute(
         f"copy (select * from (values {', '.join([values] * len(loaded))}) as audit_row({names})) "
         f"to {audit_file} (format parquet)",

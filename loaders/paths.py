@@ -68,6 +68,11 @@ class WarehousePaths:
     def events_glob(self) -> str:
         return str(self.loads / "*" / "events.parquet")
 
+    @property
+    def key_index(self) -> Path:
+        """The index of every landed event's key (derived from the loads; see event_keys)."""
+        return self.landing / "event_keys.duckdb"
+
     def event_keys_glob(self) -> str:
         return str(self.loads / "*" / "event_keys.parquet")
 
@@ -76,3 +81,9 @@ class WarehousePaths:
 
     def audit_glob(self) -> str:
         return str(self.loads / "*" / "audit.parquet")
+
+
+def sql_string(value: str) -> str:
+    """Text (a path, mostly) as a SQL string literal, for statements that take no parameter
+    in that place (COPY ... TO, ATTACH)."""
+    return "'" + value.replace("'", "''") + "'"

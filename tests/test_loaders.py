@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from loaders import landing
+from loaders import event_keys, landing
+from loaders.event_keys import key_function_fingerprint
 from loaders.faults import FAULT_ENV
-from loaders.load import LOAD_STEPS, key_function_fingerprint, load_file, load_files
+from loaders.load import LOAD_STEPS, load_file, load_files
 from loaders.paths import WarehousePaths
 from loaders.readers import UnreadableFileError, read_jsonl
 from loaders.schema import (
@@ -311,6 +312,68 @@ def test_keys_from_another_key_function_are_written_again(warehouse, tmp_path) -
     result = load_file(write_jsonl(tmp_path / "b.jsonl", [event("e1"), event("e2")]), warehouse)
     assert (result.records_accepted, result.records_duplicate) == (1, 1)
     assert (warehouse.landing / "event_keys.fingerprint").read_text() == key_function_fingerprint(con)
+
+
+def indexed_loads(paths: WarehousePaths) -> list[str]:
+    con = duckdb.connect(str(paths.key_index), read_only=True)
+    try:
+        return [row[0] for row in con.execute("select load_folder from indexed_loads order by 1").fetchall()]
+    finally:
+        con.close()
+
+
+def test_keys_reach_the_index_in_bulk_and_count_as_landed_before(warehouse, tmp_path, monkeypatch) -> None:
+    first = load_file(write_jsonl(tmp_path / "a.jsonl", [event("e1"), event("e2")]), warehouse)
+    # an empty index takes the first load in at once
+    assert first.load_id in indexed_loads(warehouse)
+    monkeypatch.setattr(event_keys, "MERGE_SHARE", 10.0)
+    second = load_file(write_jsonl(tmp_path / "b.jsonl", [event("e3")]), warehouse)
+    # not a tenth of the index yet: read from its keys file by the loads after it
+    assert second.load_id not in indexed_loads(warehouse)
+    third = load_file(write_jsonl(tmp_path / "c.jsonl", [event("e1"), event("e3"), event("e4")]), warehouse)
+    assert (third.records_accepted, third.records_duplicate) == (1, 2)
+    monkeypatch.setattr(event_keys, "MERGE_SHARE", 0.1)
+    load_file(write_jsonl(tmp_path / "d.jsonl", [event("e5")]), warehouse)
+    assert {second.load_id, third.load_id} <= set(indexed_loads(warehouse))
+    again = load_file(write_jsonl(tmp_path / "e.jsonl", [event(f"e{i}") for i in range(1, 7)]), warehouse)
+    assert (again.records_accepted, again.records_duplicate) == (1, 5)
+
+
+@pytest.mark.parametrize("damage", ["removed", "garbage", "load_gone"])
+def test_a_lost_or_stale_key_index_is_built_again(damage, warehouse, tmp_path) -> None:
+    first = load_file(write_jsonl(tmp_path / "a.jsonl", [event("e1"), event("e2")]), warehouse)
+    gone = load_file(write_jsonl(tmp_path / "b.jsonl", [event("e3")]), warehouse)
+    if damage == "removed":
+        warehouse.key_index.unlink()
+    elif damage == "garbage":
+        warehouse.key_index.write_bytes(b"not a database" * 1000)
+    else:
+        # a load the index holds is no longer landed: its events must not count as duplicates
+        landing.shutil.rmtree(warehouse.loads / gone.load_id)
+    result = load_file(write_jsonl(tmp_path / "c.jsonl", [event("e1"), event("e3")]), warehouse)
+    expected = (1, 1) if damage == "load_gone" else (0, 2)
+    assert (result.records_accepted, result.records_duplicate) == expected
+    assert first.load_id in indexed_loads(warehouse)
+    assert (gone.load_id in indexed_loads(warehouse)) == (damage != "load_gone")
+
+
+@pytest.mark.parametrize("step", ["committed", "merging_keys"])
+def test_a_load_killed_before_its_keys_reach_the_index_still_counts(step, warehouse, tmp_path) -> None:
+    load_file(write_jsonl(tmp_path / "before.jsonl", [event("e0")]), warehouse)
+    path = write_jsonl(tmp_path / "crash.jsonl", [event("e1"), event("e2")])
+    env = dict(os.environ, **{FAULT_ENV: step, "CHAT_ANALYTICS_HOME": str(warehouse.home)})
+    killed = subprocess.run(
+        [sys.executable, "-m", "cli.main", "load", str(path)], env=env, cwd=REPO, capture_output=True
+    )
+    assert killed.returncode == -signal.SIGKILL
+    # the load committed; its keys did not reach the index
+    assert sorted(r["event_id"] for r in landed(warehouse)) == ["e0", "e1", "e2"]
+    [crashed] = [r["load_id"] for r in landed(warehouse, "audit") if r["source_file"] == str(path.resolve())]
+    assert crashed not in indexed_loads(warehouse)
+    after = write_jsonl(tmp_path / "after.jsonl", [event("e1"), event("e2"), event("e3")])
+    result = load_file(after, warehouse)
+    assert (result.records_accepted, result.records_duplicate) == (1, 2)
+    assert crashed in indexed_loads(warehouse)
 
 
 def test_a_quarantined_copy_does_not_block_a_later_valid_one(warehouse, tmp_path) -> None:
