@@ -73,9 +73,6 @@ class WarehousePaths:
         """The index of every landed event's key (derived from the loads; see event_keys)."""
         return self.landing / "event_keys.duckdb"
 
-    def event_keys_glob(self) -> str:
-        return str(self.loads / "*" / "event_keys.parquet")
-
     def quarantine_glob(self) -> str:
         return str(self.loads / "*" / "quarantine.parquet")
 
