@@ -1,6 +1,7 @@
 """Load files into the landing zone: read, validate, deduplicate, write, commit, audit."""
 
 import hashlib
+import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -10,6 +11,7 @@ from pathlib import Path
 from queue import Queue
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from . import landing
@@ -22,6 +24,7 @@ from .validation import classify_sql, register_functions
 
 LOAD_STEPS = ("read", "validated", "events_written", "quarantine_written", "audit_written")
 SCRATCH_MEMORY_LIMIT = "1GB"
+STORE_BYTES = 16 * 1024 * 1024
 # A group of files is validated as one table and committed in one step: enough input to keep
 # every core busy and to spread the fixed cost of a commit, little enough to stay in memory.
 GROUP_BYTES = 64 * 1024 * 1024
@@ -167,6 +170,7 @@ class _LoadBatch:
         self.paths = paths
         self.con = _scratch_connection(paths)
         self._reader = ThreadPoolExecutor(max_workers=1)
+        self.hashing = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
         self._keys: Future[LandedKeys] | None = None
 
     def start_reading_landed_keys(self) -> Future[LandedKeys]:
@@ -178,7 +182,9 @@ class _LoadBatch:
 
     def _open_landed_keys(self, con: duckdb.DuckDBPyConnection) -> LandedKeys:
         try:
-            return LandedKeys(con, self.paths)
+            keys = LandedKeys(con, self.paths)
+            keys.preload(con)
+            return keys
         finally:
             con.close()
 
@@ -203,6 +209,7 @@ class _LoadBatch:
         if self._keys is not None:
             self._keys.exception()
         self._reader.shutdown()
+        self.hashing.shutdown()
         self.con.close()
 
 
@@ -225,6 +232,7 @@ class _GroupFile:
     content_hash: str
     source_file: str
     started_at: datetime | None = None
+    stored_records: int = 0
     load_id: str = ""
 
 
@@ -242,7 +250,8 @@ def _load_group(
     progress: FileProgressCallback | None,
 ) -> Iterator[LoadResult]:
     con = batch.con
-    hashes = [file_sha256(path) for path in group]
+    # hashlib lets go of the GIL on large reads: the group's files are hashed on every core
+    hashes = list(batch.hashing.map(file_sha256, group))
     previous = landing.previous_loads_with_hashes(con, paths, hashes)
     to_load: list[_GroupFile] = []
     first_copy: dict[str, _GroupFile] = {}
@@ -321,28 +330,62 @@ def _read(
     be read is dropped from the table, with the files after it, and its failure returned."""
     con = batch.con
     # The reader thread parses the next batch, of this file or the next, while DuckDB stores
-    # this one (it releases the GIL); classification then runs once over the stored table.
-    con.execute("set preserve_insertion_order = true")
+    # what came before (it releases the GIL); classification then runs once over the stored
+    # table. Batches are stored STORE_BYTES at a time, since each insert has a fixed cost
+    # (30 files of 2 MB: 150 ms one by one, 57 ms as one insert).
     con.execute("create table raw_records (file_number integer, record_number bigint, raw varchar)")
     by_number = {item.file_number: item for item in to_load}
-    seen = 0
+    unstored: list[tuple[int, pa.Table]] = []
+    unstored_bytes = 0
+
+    def store() -> None:
+        nonlocal unstored_bytes
+        if not unstored:
+            return
+        numbered = pa.concat_tables(
+            [
+                records.select(["record_number", "raw"]).add_column(
+                    0, "file_number", _filled_int32(number, records.num_rows)
+                )
+                for number, records in unstored
+            ],
+            promote_options="permissive",
+        )
+        con.register("incoming", numbered)
+        con.execute("insert into raw_records select file_number, record_number, raw from incoming")
+        con.unregister("incoming")
+        for number, records in unstored:
+            item = by_number[number]
+            item.stored_records += records.num_rows
+            if progress:
+                progress(item.path, item.stored_records)
+        unstored.clear()
+        unstored_bytes = 0
+
     try:
         for number, records in _prefetched(_group_batches(to_load)):
-            item = by_number[number]
             if records is None:
-                item.started_at = datetime.now(UTC).replace(tzinfo=None)
-                seen = 0
+                by_number[number].started_at = datetime.now(UTC).replace(tzinfo=None)
                 continue
-            con.register("incoming", records)
-            con.execute(f"insert into raw_records select {number}, record_number, raw from incoming")
-            con.unregister("incoming")
-            seen += records.num_rows
-            if progress:
-                progress(item.path, seen)
+            unstored.append((number, records))
+            unstored_bytes += records.nbytes
+            if unstored_bytes >= STORE_BYTES:
+                store()
+        store()
     except _ReadFailure as failure:
+        # the files before the failed one are loaded: what was read of them is stored
+        unstored[:] = [(number, records) for number, records in unstored if number < failure.file_number]
+        store()
         con.execute("delete from raw_records where file_number >= ?", [failure.file_number])
         return failure
     return None
+
+
+def _filled_int32(value: int, length: int) -> pa.Array:
+    # from a buffer: converting Python or NumPy values makes pyarrow import pandas
+    return pa.Array.from_buffers(
+        pa.int32(), length, [None, pa.py_buffer(np.full(length, value, np.int32))]
+    )
 
 
 def _land(batch: _LoadBatch, load_time: datetime, staged: Path) -> dict[int, tuple[int, ...]]:

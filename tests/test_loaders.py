@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from loaders import event_keys, landing
+from loaders import load as load_module
 from loaders.event_keys import key_function_fingerprint
 from loaders.faults import FAULT_ENV
 from loaders.load import LOAD_STEPS, load_file, load_files
@@ -262,7 +263,13 @@ def test_a_batch_commits_in_groups_with_one_audit_row_per_file(warehouse, tmp_pa
     assert {by_load[r.load_id] for r in results[:4]} == {str(f.resolve()) for f in files}
 
 
-def test_a_broken_file_ends_its_group_after_the_files_before_it_commit(warehouse, tmp_path) -> None:
+@pytest.mark.parametrize("store_bytes", [1, load_module.STORE_BYTES], ids=["each-batch", "default"])
+def test_a_broken_file_ends_its_group_after_the_files_before_it_commit(
+    warehouse, tmp_path, monkeypatch, store_bytes
+) -> None:
+    # stored batch by batch, the good file is in the scratch table before the broken one is
+    # read; by default both are still in memory when the read fails
+    monkeypatch.setattr(load_module, "STORE_BYTES", store_bytes)
     good = write_jsonl(tmp_path / "a.jsonl", [event("e1")])
     broken = tmp_path / "b.parquet"
     broken.write_bytes(b"PAR1 but no footer")
@@ -276,6 +283,22 @@ def test_a_broken_file_ends_its_group_after_the_files_before_it_commit(warehouse
     assert [r["source_file"] for r in landed(warehouse, "audit")] == [str(good.resolve())]
     [result] = list(load_files([after], warehouse))
     assert result.records_accepted == 1
+
+
+@pytest.mark.parametrize("store_bytes", [1, load_module.STORE_BYTES], ids=["each-batch", "default"])
+def test_progress_counts_each_files_records_as_they_are_stored(
+    warehouse, tmp_path, monkeypatch, store_bytes
+) -> None:
+    monkeypatch.setattr(load_module, "STORE_BYTES", store_bytes)
+    files = [
+        write_jsonl(tmp_path / "a.jsonl", [event(f"a{n}") for n in range(3)]),
+        write_jsonl(tmp_path / "b.jsonl", [event(f"b{n}") for n in range(5)]),
+    ]
+    reported: list[tuple[str, int]] = []
+    results = list(load_files(files, warehouse, progress=lambda path, n: reported.append((path.name, n))))
+    assert reported == [("a.jsonl", 3), ("b.jsonl", 5)]
+    assert [r.records_accepted for r in results] == [3, 5]
+    assert sorted(r["record_number"] for r in landed(warehouse)) == [1, 1, 2, 2, 3, 3, 4, 5]
 
 
 def test_loads_from_before_event_keys_were_kept_still_deduplicate(warehouse, tmp_path) -> None:
