@@ -135,20 +135,25 @@ def run_build_command(
         if reason is not None:
             _step(f"daily_build on {paths.home}: {reason}")
             return 0
-    from orchestration.execution import HomeNotWritableError, run_build
+    from orchestration.dbt_child import dbt_standby
+    from orchestration.project import dbt_child_executable
 
     _step(f"daily_build{' (full refresh)' if full_refresh else ''} on {paths.home}")
-    try:
-        outcome = run_build(
-            paths,
-            full_refresh,
-            wait_seconds,
-            accept_quarantine,
-            report=lambda line: print(f"    {line}"),
-            test_all_rows=test_all_rows,
-        )
-    except HomeNotWritableError as error:
-        raise UsageError(str(error)) from None
+    # dbt-core is imported by the standby while this process imports Dagster and lands
+    with dbt_standby(dbt_child_executable()):
+        from orchestration.execution import HomeNotWritableError, run_build
+
+        try:
+            outcome = run_build(
+                paths,
+                full_refresh,
+                wait_seconds,
+                accept_quarantine,
+                report=lambda line: print(f"    {line}"),
+                test_all_rows=test_all_rows,
+            )
+        except HomeNotWritableError as error:
+            raise UsageError(str(error)) from None
     _print_build(outcome)
     if outcome.exit_code == 0:
         _step(f"build complete; marts published to {serving_link(paths)}")

@@ -8,13 +8,28 @@ The build runs dbt through this command (Dagster's dbt resource takes it as its 
   wherever the build was started from;
 - dbt's log file (``<home>/dbt/target/dbt.log``) is kept at info level unless
   ``DBT_LOG_LEVEL_FILE`` says otherwise.
+
+Importing dbt-core takes two seconds or more, and a build used to pay them after landing
+the inbox, once its dbt step started. ``chat-analytics build`` therefore starts a standby
+first (``dbt_standby``): the same command, which imports dbt while the build imports Dagster
+and lands the inbox, then waits. When the dbt step starts this command, it hands its
+arguments, environment, working folder and standard streams over to the standby, which
+runs dbt with them, and relays its signals and exit status. A standby serves one dbt
+command; without one (``dagster dev``, a second command) dbt runs here as before.
 """
 
 import ctypes
 import gc
+import json
 import os
 import signal
+import socket
+import subprocess
 import sys
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from loaders.paths import HOME_ENV
@@ -22,6 +37,10 @@ from loaders.paths import HOME_ENV
 PR_SET_PDEATHSIG = 1
 TARGET_ENV = "DBT_TARGET_PATH"
 LOG_LEVEL_FILE_ENV = "DBT_LOG_LEVEL_FILE"
+# "<socket name> <pid>" of the build's standby, for the dbt step's command to find it
+STANDBY_ENV = "CHAT_ANALYTICS_DBT_STANDBY"
+STANDBY_FLAG = "--standby"
+MAX_REQUEST_BYTES = 1 << 20
 
 
 def home_of_target(target: Path) -> Path:
@@ -29,27 +48,143 @@ def home_of_target(target: Path) -> Path:
     return target.parent.parent
 
 
-def main() -> None:
+def standby_pid() -> int | None:
+    """The pid of this build's dbt standby, if it has one: the process that runs dbt."""
+    spec = os.environ.get(STANDBY_ENV, "").split()
+    return int(spec[1]) if len(spec) == 2 else None
+
+
+@contextmanager
+def dbt_standby(executable: str) -> Iterator[subprocess.Popen]:
+    """A standby for the dbt command the build is about to run, for as long as it runs."""
+    name = f"chat-analytics-dbt-{os.getpid()}-{uuid.uuid4().hex}"
+    # The socket listens before the standby starts: a command that comes early waits for it.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
+        listener.bind("\0" + name)  # an abstract name: nothing on disk to clean up
+        listener.listen(1)
+        standby = subprocess.Popen(
+            [executable, STANDBY_FLAG, str(listener.fileno())],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            pass_fds=[listener.fileno()],
+        )
+    os.environ[STANDBY_ENV] = f"{name} {standby.pid}"
+    try:
+        yield standby
+    finally:
+        del os.environ[STANDBY_ENV]
+        if standby.poll() is None:  # never handed a command (the build had no dbt step)
+            standby.kill()
+        standby.wait()
+
+
+def _die_with_parent() -> None:
     parent = os.getppid()
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != parent:  # the parent died before the signal was armed
         sys.exit(1)
+
+
+def _import_dbt() -> Callable[[], object]:
+    from dbt.cli.main import cli
+
+    # Once dbt-core is imported, its objects are frozen, so that the collector does not scan
+    # them again while the build runs (about half a second of a new day's build).
+    gc.freeze()
+    return cli
+
+
+def _run_dbt(cli: Callable[[], object], args: list[str]) -> int:
     target = Path(os.environ.get(TARGET_ENV, "")).resolve()
     if target.parts[-2:] == ("dbt", "target"):
         os.environ[HOME_ENV] = str(home_of_target(target))
     # At debug level dbt writes every statement to its log file: about 20,000 lines and 1.3 s
     # of a 20 s daily build. Set DBT_LOG_LEVEL_FILE=debug to see the statements and timings.
     os.environ.setdefault(LOG_LEVEL_FILE_ENV, "info")
-    # dbt runs in this process, as its own command would: once dbt-core is imported, its
-    # objects are frozen, so that the collector does not scan them again while the build runs
-    # (about half a second of a new day's build).
-    from dbt.cli.main import cli
+    sys.argv = [str(Path(sys.executable).parent / "dbt"), *args]
+    try:
+        cli()
+    except SystemExit as done:
+        code = done.code
+        if code is None:
+            return 0
+        return code if isinstance(code, int) else 1
+    return 0
 
-    gc.freeze()
-    sys.argv[0] = str(Path(sys.executable).parent / "dbt")
-    sys.exit(cli())
+
+def _hand_over(args: list[str]) -> int | None:
+    """Run dbt in the build's standby; None when there is none to take it."""
+    spec = os.environ.get(STANDBY_ENV, "").split()
+    if len(spec) != 2:
+        return None
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        connection.connect("\0" + spec[0])
+        environment = {key: value for key, value in os.environ.items() if key != STANDBY_ENV}
+        request = json.dumps({"args": args, "env": environment, "cwd": os.getcwd()}).encode()
+        socket.send_fds(connection, [request], [0, 1, 2])
+        accepted = connection.recv(64)
+    except OSError:  # gone, or already serving another command
+        accepted = b""
+    if not accepted:
+        connection.close()
+        return None
+    runner = int(accepted)
+    for forwarded in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(forwarded, lambda number, _frame: os.kill(runner, number))
+    status = connection.recv(64)
+    if not status:
+        print(f"dbt (pid {runner}) ended without an exit status", file=sys.stderr)
+        return 1
+    return int(status)
+
+
+def _stand_by(listening: int) -> None:
+    listener = socket.socket(fileno=listening)
+    cli = _import_dbt()
+    connection, _ = listener.accept()
+    listener.close()  # one command: a later one runs dbt itself
+    request, streams, _flags, _address = socket.recv_fds(connection, MAX_REQUEST_BYTES, 3)
+    request = json.loads(request)
+    for number, stream in enumerate(streams):
+        os.dup2(stream, number)
+        os.close(stream)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    try:
+        connection.sendall(str(os.getpid()).encode())
+    except OSError:  # the command is gone before dbt started
+        os._exit(1)
+    # dbt dies with the command that handed it over, as it would as that command's child
+    finished = threading.Event()
+    threading.Thread(target=_die_when_closed, args=(connection, finished), daemon=True).start()
+    code = _run_dbt(cli, request["args"])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    finished.set()
+    connection.sendall(str(code).encode())
+    os._exit(code)
+
+
+def _die_when_closed(connection: socket.socket, finished: threading.Event) -> None:
+    connection.recv(1)  # the command sends nothing more: this returns when it is gone
+    if not finished.is_set():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main() -> None:
+    _die_with_parent()
+    args = sys.argv[1:]
+    if args[:1] == [STANDBY_FLAG]:
+        _stand_by(int(args[1]))
+        return
+    code = _hand_over(args)
+    if code is None:
+        code = _run_dbt(_import_dbt(), args)
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pydantic import PrivateAttr
 
 from loaders.paths import WarehousePaths
 
+from .dbt_child import standby_pid
 from .lib.locks import BuildLock
 from .runs import acquire_build, prune_run_history
 from .settings import settings
@@ -55,9 +56,12 @@ class BuildLockResource(dg.ConfigurableResource):
             self._lock = None
 
     def record_child(self, pid: int | None) -> None:
-        """The dbt process the build runs now, for the next build to stop if this one dies."""
+        """The dbt process the build runs now, for the next build to stop if this one dies
+        (with the standby it hands dbt over to, if the build started one)."""
         if self._lock is not None:
-            self._lock.update(child_pids=[] if pid is None else [pid])
+            runner = standby_pid()
+            pids = [] if pid is None else [pid, *([runner] if runner is not None else [])]
+            self._lock.update(child_pids=pids)
 
 
 def utc_now() -> datetime:

@@ -19,8 +19,10 @@ import pytest
 
 from loaders.generate import GeneratorConfig, generate
 from loaders.paths import HOME_ENV, WarehousePaths
+from orchestration.dbt_child import dbt_standby
 from orchestration.defs.transformation.assets import DbtBuildConfig, dbt_build_args
 from orchestration.lib.locks import BUILD_BUSY_EXIT_CODE
+from orchestration.project import dbt_child_executable
 from serving.publish import serving_link
 
 from .conftest import REPO, build, settle
@@ -140,6 +142,43 @@ def test_assignment_check_reads_the_exposures_new_loads_touched() -> None:
     everything = assignment_mismatches(con, None)
     assert (everything.observed, everything.detail.startswith("3 of 4 exposures")) == (3, True)
     assert assignment_mismatches(con, datetime(2026, 1, 4)).passed
+
+
+def test_the_dbt_standby_runs_the_first_command_and_relays_its_streams_and_status() -> None:
+    def dbt(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [dbt_child_executable(), *args], capture_output=True, text=True, timeout=120
+        )
+
+    with dbt_standby(dbt_child_executable()) as standby:
+        usage_error = dbt("--no-such-option")
+        # the standby ran it and ended with it: no one killed it
+        assert standby.wait(timeout=60) == 2
+        assert usage_error.returncode == 2
+        assert "No such option" in usage_error.stderr  # its standard error was the command's
+        # the standby serves one command: the next runs dbt itself
+        version = dbt("--version")
+        assert version.returncode == 0, version.stderr
+        assert "Core:" in version.stdout
+
+
+def test_a_dbt_command_whose_caller_dies_dies_with_it() -> None:
+    with dbt_standby(dbt_child_executable()) as standby:
+        # `dbt init` asks for a project name on standard input, and waits
+        caller = subprocess.Popen(
+            [dbt_child_executable(), "init", "--skip-profile-setup"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        # handed over: the standby's standard input is the caller's pipe, not /dev/null
+        deadline = time.monotonic() + 60
+        while os.readlink(f"/proc/{standby.pid}/fd/0") == os.devnull:
+            assert time.monotonic() < deadline and standby.poll() is None
+            time.sleep(0.1)
+        time.sleep(1)
+        assert standby.poll() is None  # dbt waits for an answer
+        caller.kill()
+        caller.wait()
+        assert standby.wait(timeout=30) == -signal.SIGKILL
 
 
 def test_inbox_sensor_fires_only_on_new_files(warehouse: WarehousePaths) -> None:
