@@ -533,6 +533,34 @@ def test_parquet_input(warehouse, tmp_path) -> None:
     assert landed(warehouse, "quarantine")[0]["reason"] == "missing_field:session_id"
 
 
+def test_a_group_of_json_lines_csv_and_parquet_files_is_validated_as_one(
+    warehouse, tmp_path
+) -> None:
+    # their records are stored together (JSON lines as large strings, the others as strings)
+    jsonl = write_jsonl(tmp_path / "a.jsonl", [event("j1"), event("shared"), "not json"])
+    csv = tmp_path / "b.csv"
+    csv.write_text(
+        "event_id,session_id,event_type,timestamp\n"
+        "c1,s1,message_sent,2024-05-01T10:00:00Z\nshared,s1,message_sent,2024-05-01T10:00:00Z\n",
+        encoding="utf-8",
+    )
+    parquet = tmp_path / "c.parquet"
+    pq.write_table(
+        pa.table({"event_id": ["p1"], "session_id": ["s1"], "event_type": ["message_sent"],
+                  "timestamp": ["2024-05-01T10:00:00Z"]}),
+        parquet,
+    )
+    results = list(load_files([jsonl, csv, parquet], warehouse))
+    assert [(r.records_read, r.records_accepted, r.records_duplicate, r.records_quarantined)
+            for r in results] == [(3, 2, 0, 1), (2, 1, 1, 0), (1, 1, 0, 0)]
+    assert len({r.load_id for r in results}) == 3
+    by_file = {r["event_id"]: (r["source_file"], r["record_number"]) for r in landed(warehouse)}
+    assert by_file == {
+        "j1": (str(jsonl.resolve()), 1), "shared": (str(jsonl.resolve()), 2),
+        "c1": (str(csv.resolve()), 1), "p1": (str(parquet.resolve()), 1),
+    }
+
+
 def reference_lines(data: bytes) -> list[str]:
     """What a plain text reader sees: lines split at LF only, each keeping its break, and
     no byte order mark."""
