@@ -67,6 +67,9 @@ def dbt_standby(executable: str) -> Iterator[subprocess.Popen]:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             pass_fds=[listener.fileno()],
+            # Out of the terminal's process group: a Ctrl-C reaches dbt once, forwarded by
+            # the command that handed it over, as it reached dbt when dbt was that command.
+            process_group=0,
         )
     os.environ[STANDBY_ENV] = f"{name} {standby.pid}"
     try:
