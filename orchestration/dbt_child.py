@@ -18,6 +18,7 @@ runs dbt with them, and relays its signals and exit status. A standby serves one
 command; without one (``dagster dev``, a second command) dbt runs here as before.
 """
 
+import contextlib
 import ctypes
 import gc
 import json
@@ -168,7 +169,8 @@ def _stand_by(listening: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     finished.set()
-    connection.sendall(str(code).encode())
+    with contextlib.suppress(OSError):  # the command may be gone by now
+        connection.sendall(str(code).encode())
     os._exit(code)
 
 
