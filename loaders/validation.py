@@ -147,10 +147,9 @@ strict as (
             -- CASE, not AND: only CASE keeps DuckDB from calling Python on every row
             is_json and not case
                 when contains(raw, 'NaN') or contains(raw, 'Infinity')
-                    then coalesce(has_non_finite_number(raw), false)
-                -- the exponent alone first: a third of the cost of the whole pattern
-                when regexp_matches(raw, '{EXPONENT_PATTERN}')
-                    and regexp_matches(raw, '{HUGE_EXPONENT_PATTERN}')
+                    -- the exponent alone first: a third of the cost of the whole pattern
+                    or (regexp_matches(raw, '{EXPONENT_PATTERN}')
+                        and regexp_matches(raw, '{HUGE_EXPONENT_PATTERN}'))
                     then coalesce(has_non_finite_number(raw), false)
                 else false
             end as is_json

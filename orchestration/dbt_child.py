@@ -49,10 +49,16 @@ def home_of_target(target: Path) -> Path:
     return target.parent.parent
 
 
+def _standby() -> tuple[str, int] | None:
+    """The socket name and pid of this build's dbt standby, if it has one."""
+    spec = os.environ.get(STANDBY_ENV, "").split()
+    return (spec[0], int(spec[1])) if len(spec) == 2 else None
+
+
 def standby_pid() -> int | None:
     """The pid of this build's dbt standby, if it has one: the process that runs dbt."""
-    spec = os.environ.get(STANDBY_ENV, "").split()
-    return int(spec[1]) if len(spec) == 2 else None
+    standby = _standby()
+    return standby[1] if standby else None
 
 
 @contextmanager
@@ -120,12 +126,12 @@ def _run_dbt(cli: Callable[[], object], args: list[str]) -> int:
 
 def _hand_over(args: list[str]) -> int | None:
     """Run dbt in the build's standby; None when there is none to take it."""
-    spec = os.environ.get(STANDBY_ENV, "").split()
-    if len(spec) != 2:
+    standby = _standby()
+    if standby is None:
         return None
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
-        connection.connect("\0" + spec[0])
+        connection.connect("\0" + standby[0])
         environment = {key: value for key, value in os.environ.items() if key != STANDBY_ENV}
         request = json.dumps({"args": args, "env": environment, "cwd": os.getcwd()}).encode()
         socket.send_fds(connection, [request], [0, 1, 2])

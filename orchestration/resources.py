@@ -59,9 +59,8 @@ class BuildLockResource(dg.ConfigurableResource):
         """The dbt process the build runs now, for the next build to stop if this one dies
         (with the standby it hands dbt over to, if the build started one)."""
         if self._lock is not None:
-            runner = standby_pid()
-            pids = [] if pid is None else [pid, *([runner] if runner is not None else [])]
-            self._lock.update(child_pids=pids)
+            pids = [] if pid is None else [pid, standby_pid()]
+            self._lock.update(child_pids=[p for p in pids if p is not None])
 
 
 def utc_now() -> datetime:
