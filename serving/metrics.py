@@ -5,7 +5,8 @@ semantic manifest of the published snapshot into SQL. A query's shape (metrics, 
 which filters) is compiled once and cached; its values (dates, channel, ...) are bound as
 parameters, so a request costs one DuckDB query. The manifest travels with the snapshot
 (``audit.semantic_manifest``), so every number is computed with the definitions of the build
-that published it.
+that published it. Session metrics are answered from their daily rollup when the query allows
+(serving.rollup): a few hundred rows instead of one per session, the same formulas.
 """
 
 import contextlib
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from .rollup import ROLLUP_SCHEMA, ROLLUP_TABLE, rollup_manifest
 
 # The dimension each filter parameter constrains (a query may name others, for semantic
 # models that reach channel and agent version without the session entity).
@@ -61,29 +64,42 @@ class MetricQuery:
 
 
 class SemanticLayer:
-    """MetricFlow over one semantic manifest.
+    """MetricFlow over one semantic manifest, and over its rollup manifest (serving.rollup)
+    for the queries that one can answer; ``rollup_columns`` are the rollup table's columns.
 
     Compiled SQL is kept in ``sql_cache`` (a folder), one file per manifest and MetricFlow
     version: a process that finds its queries there answers them without starting MetricFlow
     (about 2 s to load the manifest and a few hundred ms per query shape)."""
 
-    def __init__(self, manifest_json: str, sql_cache: Path | None = None) -> None:
-        self._manifest_json = manifest_json
-        self._metrics = {metric["name"]: metric for metric in json.loads(manifest_json)["metrics"]}
-        self._engine: Any = None
+    def __init__(
+        self,
+        manifest_json: str,
+        sql_cache: Path | None = None,
+        rollup_columns: frozenset[str] = frozenset(),
+    ) -> None:
+        manifest = json.loads(manifest_json)
+        self._manifests = {"full": manifest_json}
+        self._metrics = {metric["name"]: metric for metric in manifest["metrics"]}
+        rollup = rollup_manifest(manifest, rollup_columns)
+        self._rollup_metrics = frozenset(metric["name"] for metric in (rollup or {}).get("metrics", ()))
+        if rollup is not None:
+            self._manifests["rollup"] = json.dumps(rollup)
+        self._engines: dict[str, Any] = {}
         self._cache_file: Path | None = None
         self._compiled: dict[str, str] = {}
         self._compiling = threading.Lock()  # one MetricFlow compile at a time per layer
         if sql_cache is not None:
-            key = hashlib.sha256(f"{version('metricflow')}\n{manifest_json}".encode()).hexdigest()
+            key = hashlib.sha256(
+                f"{version('metricflow')}\n{manifest_json}\n{sorted(rollup_columns)}".encode()
+            ).hexdigest()
             self._cache_file = sql_cache / f"{key[:32]}.json"
             try:
                 self._compiled = json.loads(self._cache_file.read_text())
             except (OSError, ValueError):
                 self._compiled = {}
 
-    def _metricflow(self) -> Any:
-        if self._engine is None:
+    def _metricflow(self, manifest_name: str) -> Any:
+        if manifest_name not in self._engines:
             # MetricFlow logs every plan it builds at INFO; the serving side has no use for it.
             logging.getLogger("metricflow").setLevel(logging.WARNING)
             logging.getLogger("metricflow_semantics").setLevel(logging.WARNING)
@@ -93,9 +109,11 @@ class SemanticLayer:
             )
             from metricflow_semantics.model.semantic_manifest_lookup import SemanticManifestLookup
 
-            manifest = parse_manifest_from_dbt_generated_manifest(self._manifest_json)
-            self._engine = MetricFlowEngine(SemanticManifestLookup(manifest), _CompileOnlyClient())
-        return self._engine
+            manifest = parse_manifest_from_dbt_generated_manifest(self._manifests[manifest_name])
+            self._engines[manifest_name] = MetricFlowEngine(
+                SemanticManifestLookup(manifest), _CompileOnlyClient()
+            )
+        return self._engines[manifest_name]
 
     def metric(self, name: str) -> dict[str, Any]:
         if name not in self._metrics:
@@ -118,6 +136,20 @@ class SemanticLayer:
             return self._compile(key, query, filters)
 
     def _compile(self, key: str, query: MetricQuery, filters: frozenset[str]) -> str:
+        statement = None
+        if set(query.metrics) <= self._rollup_metrics:
+            # a dimension the rollup does not keep makes MetricFlow refuse: then the sessions
+            with contextlib.suppress(MetricError):
+                statement = self._explain("rollup", query, filters)
+        if statement is None:
+            statement = self._explain("full", query, filters)
+        for name in filters:
+            statement = statement.replace(f"'__{name}__'", f"${name}")
+        self._compiled[key] = statement
+        self._keep_compiled()
+        return statement
+
+    def _explain(self, manifest_name: str, query: MetricQuery, filters: frozenset[str]) -> str:
         from metricflow.engine.metricflow_engine import MetricFlowQueryRequest
 
         request = MetricFlowQueryRequest.create(
@@ -128,14 +160,9 @@ class SemanticLayer:
             where_constraints=[query.where(name) for name in sorted(filters)] or None,
         )
         try:
-            statement = self._metricflow().explain(request).sql_statement.sql
+            return self._metricflow(manifest_name).explain(request).sql_statement.sql
         except Exception as error:  # MetricFlow's errors have many classes; all mean "cannot"
             raise MetricError(str(error).strip().splitlines()[0]) from error
-        for name in filters:
-            statement = statement.replace(f"'__{name}__'", f"${name}")
-        self._compiled[key] = statement
-        self._keep_compiled()
-        return statement
 
     def _keep_compiled(self) -> None:
         """Write the compiled SQL for the next process (atomically; a snapshot on a read-only
@@ -193,7 +220,14 @@ def semantic_layer(con: duckdb.DuckDBPyConnection) -> SemanticLayer:
         row = con.execute("select manifest from audit.semantic_manifest").fetchone()
         if row is None:
             raise MetricError("the snapshot carries no semantic manifest")
-        layer = SemanticLayer(row[0], Path(path).parent / SQL_CACHE if path else None)
+        rollup_columns = frozenset(name for (name,) in con.execute(
+            "select column_name from information_schema.columns"
+            " where table_catalog = current_database() and table_schema = ? and table_name = ?",
+            [ROLLUP_SCHEMA, ROLLUP_TABLE],
+        ).fetchall())
+        layer = SemanticLayer(
+            row[0], Path(path).parent / SQL_CACHE if path else None, rollup_columns
+        )
         if path:
             if len(_LAYERS) >= KEPT_LAYERS:
                 _LAYERS.pop(next(iter(_LAYERS)))

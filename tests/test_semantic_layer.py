@@ -222,3 +222,47 @@ def test_every_published_column_is_documented(generated) -> None:
             missing += [f"{schema}.{table}.{c}" for c in columns if not docs.get(c, "").strip()]
     assert len(tables) >= 15
     assert missing == [], "\n".join(missing)
+
+
+def test_session_metrics_from_the_daily_rollup_equal_them_from_the_sessions(generated) -> None:
+    """The dashboard's and the report's session metrics read fct_agent_metrics_daily; for every
+    period and slice they equal MetricFlow's answer over fct_sessions, and a query the rollup
+    cannot answer (distinct users, a session-only dimension) still reads the sessions."""
+    from serving.dashboard import ALL_METRICS, USERS
+    from serving.metrics import MetricQuery, SemanticLayer, semantic_layer
+    from serving.report import BY_SLICE, TREND
+
+    by_escalation = MetricQuery(("sessions", "conversion_rate"), group_by=("session__is_escalated",),
+                                order_by=("session__is_escalated",))
+    with connect_snapshot(generated) as con:
+        rolled = semantic_layer(con)
+        (manifest,) = con.execute("select manifest from audit.semantic_manifest").fetchone()
+        sessions_only = SemanticLayer(manifest)
+        first, last = con.execute(
+            "select min(session_date), max(session_date) from marts.fct_sessions").fetchone()
+        channel, version = con.execute(
+            "select channel, coalesce(agent_version, 'unknown') from marts.fct_sessions "
+            "group by all order by count(*) desc limit 1").fetchone()
+        slices = [{"start": first, "end": last}, {"start": last, "end": last, "channel": channel},
+                  {"start": first, "end": last, "channel": channel, "agent_version": version}]
+        compared = 0
+        for query in (ALL_METRICS, TREND, BY_SLICE):
+            for values in slices:
+                given = frozenset(values)
+                assert "fct_agent_metrics_daily" in rolled.sql(query, given)
+                assert "fct_sessions" not in rolled.sql(query, given)
+                got, want = rolled.query(con, query, **values), sessions_only.query(con, query, **values)
+                assert len(got) == len(want) > 0
+                for got_row, want_row in zip(got, want, strict=True):
+                    assert got_row.keys() == want_row.keys()
+                    for name, value in want_row.items():
+                        if isinstance(value, float):
+                            assert got_row[name] == pytest.approx(value, rel=1e-12), name
+                        else:
+                            assert got_row[name] == value, name
+                    compared += len(got_row)
+        assert compared > 200
+        for query, values in ((USERS, {"start": first, "end": last}), (by_escalation, {})):
+            assert "fct_sessions" in rolled.sql(query, frozenset(values))
+            assert rolled.query(con, query, **values) == sessions_only.query(con, query, **values)
+        assert len(rolled.query(con, by_escalation)) == 2
