@@ -48,6 +48,10 @@ def user_key(user_id):
     return None if user_id is None else hashlib.sha256((DEMO_SALT + user_id).encode()).hexdigest()[:16]
 
 
+def user_number(key):
+    return None if key is None else int.from_bytes(bytes.fromhex(key), "big", signed=True)
+
+
 def read_table(home: Path, table: str) -> pd.DataFrame:
     with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
         frame = con.execute(f"select * from {table} order by {', '.join(MARTS[table])}").df()
@@ -184,6 +188,9 @@ def test_sessions_match_the_reference(built: WarehousePaths) -> None:
     assert_columns_equal(actual, expected, columns)
     assert actual["user_key"].notna().sum() > 300  # pseudonyms, never a raw id
     with duckdb.connect(str(built.database), read_only=True) as con:
+        numbers = con.execute("select user_key, user_number from marts.fct_sessions").fetchall()
+        assert [number for _, number in numbers] == [user_number(key) for key, _ in numbers]
+        assert {number < 0 for _, number in numbers if number is not None} == {True, False}
         raw = con.execute(
             "select count(*) from duckdb_columns() where schema_name = 'marts' and column_name = 'user_id'"
         ).fetchone()[0]
@@ -594,3 +601,16 @@ def test_ab_results_through_the_pipeline_match_scipy(built: WarehousePaths) -> N
     counts = sessions["variant"].value_counts()
     srm = stats.chisquare([counts["control"], counts["treatment"]]).pvalue
     assert abs(results["srm_p_value"].iloc[0] - srm) < 1e-9
+
+
+def test_user_number_reads_the_key_as_a_signed_integer(tmp_path: Path) -> None:
+    from .test_statistics_macros import compile_inline
+
+    keys = ["0000000000000000", "0000000000000001", "7fffffffffffffff", "8000000000000000",
+            "ffffffffffffffff", "a3f1c2d4e5b60789", "3c9d0e1f2a4b5c6d"]
+    sql = compile_inline("select key, {{ user_number('key') }} as number from keys", tmp_path)
+    with duckdb.connect() as con:
+        con.execute("create table keys as select unnest(?) as key", [keys])
+        answer = dict(con.execute(sql).fetchall())
+    assert answer == {key: user_number(key) for key in keys}
+    assert answer["8000000000000000"] == -(2**63) and answer["ffffffffffffffff"] == -1

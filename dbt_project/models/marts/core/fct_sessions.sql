@@ -93,6 +93,7 @@ final as (
         -- ids; the user only as a salted pseudonym, never the raw user_id
         session_totals.session_id,
         {{ user_key('session_totals.first_user_id') }} as user_key,
+        {{ user_number(user_key('session_totals.first_user_id')) }} as user_number,
 
         -- dimensions
         cast(session_totals.session_started_at as date) as session_date,
