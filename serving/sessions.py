@@ -14,6 +14,7 @@ from typing import Any
 
 import duckdb
 
+from loaders.landing import load_time_of
 from loaders.paths import WarehousePaths
 
 MAX_PAGE = 500
@@ -196,20 +197,39 @@ def _without_text(properties: str | None) -> dict[str, Any]:
     return values
 
 
+def _event_files(
+    paths: WarehousePaths, first: datetime | None, last: datetime, landed_until: datetime
+) -> str | list[str]:
+    """The events files of the loads that hold a session's events: those loaded between its
+    first and last loaded event (a load's folder is named after its load time), not every
+    load of the history; every load's for a snapshot built before first_loaded_at existed."""
+    if first is None:
+        return paths.events_glob()
+    last = min(last, landed_until)
+    return [
+        str(folder / "events.parquet")
+        for folder in sorted(paths.loads.iterdir())
+        if (loaded := load_time_of(folder.name)) is not None and first <= loaded <= last
+    ]
+
+
 def session_detail(
     con: duckdb.DuckDBPyConnection, paths: WarehousePaths, session_id: str
 ) -> dict[str, Any] | None:
     columns = ", ".join(f"sessions.{c}" for c in SESSION_COLUMNS)
     scores = ", ".join(f"scores.{c}" for c in SCORE_COLUMNS)
-    cursor = con.execute(
-        f"""
-        select {columns}, {scores}
+    query = f"""
+        select {columns}, {scores}, {{loads}}
         from marts.fct_sessions as sessions
         left join marts.fct_conversation_scores as scores using (session_id)
         where sessions.session_id = ?
-        """,
-        [session_id],
-    )
+        """
+    try:
+        cursor = con.execute(query.format(
+            loads="sessions.first_loaded_at, sessions.last_loaded_at"), [session_id])
+    except duckdb.BinderException:  # a snapshot built before first_loaded_at existed
+        cursor = con.execute(query.format(
+            loads="null as first_loaded_at, sessions.last_loaded_at"), [session_id])
     row = cursor.fetchone()
     if row is None:
         return None
@@ -224,6 +244,7 @@ def session_detail(
     # fetched before the next query: a DuckDB connection has one open result at a time
     exposures = [dict(zip(exposure_names, r, strict=True)) for r in exposures_cursor.fetchall()]
     (landed_until,) = con.execute("select max(landed_until) from audit.build_history").fetchone()
+    files = _event_files(paths, record["first_loaded_at"], record["last_loaded_at"], landed_until)
     events = con.execute(
         """
         select event_id, event_type, event_timestamp, properties
@@ -231,8 +252,8 @@ def session_detail(
         where session_id = ? and loaded_at <= ?
         order by event_timestamp, event_id
         """,
-        [paths.events_glob(), session_id, landed_until],
-    ).fetchall()
+        [files, session_id, landed_until],
+    ).fetchall() if files else []
     return {
         "session": session,
         "scores": {name: record[name] for name in SCORE_COLUMNS},

@@ -205,6 +205,45 @@ def test_a_session_timeline_never_holds_message_text(api: Api, published) -> Non
     assert detail["exposures"][0]["test_name"] == "greeting_test"
 
 
+def test_a_session_timeline_reads_only_the_loads_that_hold_it(
+    warehouse: WarehousePaths, tmp_path: Path
+) -> None:
+    """s1's events come in the first and third of four loads: its timeline holds them all and
+    reads the first three loads only; a load committed after the build is not in it."""
+    from loaders.landing import load_time_of
+    from loaders.load import load_file
+    from serving.sessions import _event_files, session_detail
+
+    from .conftest import build, event, settle, write_jsonl
+
+    def at(minute: int) -> str:
+        return f"2026-03-01T10:{minute:02d}:00Z"
+
+    loads = [
+        [event("a1", session_id="s1", timestamp=at(1)), event("a2", session_id="s2", timestamp=at(2))],
+        [event("b1", session_id="s3", timestamp=at(3))],
+        [event("c1", session_id="s1", timestamp=at(0), event_type="session_start")],
+        [event("d1", session_id="s4", timestamp=at(4))],
+    ]
+    for number, records in enumerate(loads):
+        load_file(write_jsonl(tmp_path / f"load{number}.jsonl", records), warehouse)
+    settle(warehouse.home)
+    assert build(warehouse) == 0
+    late = [event("e1", session_id="s1", timestamp=at(5))]
+    load_file(write_jsonl(tmp_path / "late.jsonl", late), warehouse)
+    folders = sorted(folder.name for folder in warehouse.loads.iterdir() if load_time_of(folder.name))
+    assert len(folders) == 5
+    with connect_snapshot(warehouse) as con:
+        detail = session_detail(con, warehouse, "s1")
+        bounds = con.execute("select session_id, first_loaded_at, last_loaded_at from marts.fct_sessions "
+                             "order by session_id").fetchall()
+        (landed_until,) = con.execute("select max(landed_until) from audit.build_history").fetchone()
+    assert [e["event_id"] for e in detail["timeline"]] == ["c1", "a1"]
+    read = {session: [Path(file).parent.name for file in _event_files(warehouse, first, last, landed_until)]
+            for session, first, last in bounds}
+    assert read == {"s1": folders[0:3], "s2": folders[0:1], "s3": folders[1:2], "s4": folders[3:4]}
+
+
 def test_without_a_build_503_and_with_a_broken_snapshot_500(tmp_path: Path, published) -> None:
     empty = Api(WarehousePaths(tmp_path / "empty"))
     try:

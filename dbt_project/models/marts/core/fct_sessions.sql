@@ -30,6 +30,7 @@ session_totals as (
         session_id,
         min(event_timestamp) as session_started_at,
         max(event_timestamp) as session_ended_at,
+        min(loaded_at) as first_loaded_at,
         max(loaded_at) as last_loaded_at,
         {{ first_by('channel', ['event_timestamp', 'event_id'], where='channel is not null') }}
             as channel,
@@ -136,6 +137,7 @@ final as (
         > {{ var('feedback_eligible_min_messages') }} as is_feedback_eligible,
 
         -- lineage
+        session_totals.first_loaded_at,
         session_totals.last_loaded_at
 
     from session_totals
