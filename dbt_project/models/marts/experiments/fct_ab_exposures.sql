@@ -33,47 +33,21 @@ exposure_events as (
 
 ),
 
-ranked as (
+final as (
 
-    select
-        *,
-        row_number() over (
-            partition by test_name, session_id order by event_timestamp, event_id
-        ) as exposure_order
-    from exposure_events
-
-),
-
-per_session as (
-
+    -- one pass per test and session: the first exposure by (event_timestamp, event_id), and
+    -- how many exposures and variants the session saw
     select
         test_name,
         session_id,
-        count(distinct variant) as variants_seen,
+        {{ first_by('variant', ['event_timestamp', 'event_id']) }} as variant,
+        min(event_timestamp) as first_exposed_at,
+        cast(min(event_timestamp) as date) as exposure_date,
         count(*) as exposure_count,
+        count(distinct variant) > 1 as is_contaminated,
         max(loaded_at) as last_loaded_at
     from exposure_events
     group by test_name, session_id
-
-),
-
-final as (
-
-    select
-        ranked.test_name,
-        ranked.session_id,
-        ranked.variant,
-        ranked.event_timestamp as first_exposed_at,
-        cast(ranked.event_timestamp as date) as exposure_date,
-        per_session.exposure_count,
-        per_session.variants_seen > 1 as is_contaminated,
-        per_session.last_loaded_at
-    from ranked
-    inner join per_session
-        on
-            ranked.test_name = per_session.test_name
-            and ranked.session_id = per_session.session_id
-    where ranked.exposure_order = 1
 
 )
 
