@@ -10,10 +10,10 @@ a few hundred rows instead of a million.
 those measures are sums of the rollup's columns and the metrics built from them are unchanged
 (same names, same formulas). MetricFlow compiles against it the queries it can answer; every
 other query (a count of distinct users, a dimension the rollup lacks) compiles against the
-full manifest. Nothing of a metric's definition is restated here.
+full manifest. Nothing of a metric's definition is restated here. The derived manifest shares
+the published one's objects (it is only serialised, never changed).
 """
 
-import copy
 from typing import Any
 
 ROLLUP_SCHEMA, ROLLUP_TABLE = "marts", "fct_agent_metrics_daily"
@@ -37,7 +37,7 @@ def rollup_manifest(manifest: dict[str, Any], columns: frozenset[str]) -> dict[s
         return None
     sessions = models[ROLLED_UP_MODELS[0]]
     measures = [
-        {**copy.deepcopy(measure), "agg": "sum", "expr": measure["name"],
+        {**measure, "agg": "sum", "expr": measure["name"],
          "agg_params": None, "agg_time_dimension": None}
         for name in ROLLED_UP_MODELS
         for measure in models[name]["measures"]
@@ -52,7 +52,7 @@ def rollup_manifest(manifest: dict[str, Any], columns: frozenset[str]) -> dict[s
     dimensions = {dimension["name"]: dimension for dimension in sessions["dimensions"]}
     time_dimension = sessions["defaults"]["agg_time_dimension"]
     rollup = {
-        **copy.deepcopy(sessions),
+        **sessions,
         "name": f"{ROLLED_UP_MODELS[0]}_rollup",
         "description": f"The additive session measures per day and slice ({ROLLUP_TABLE}).",
         "node_relation": {
@@ -63,10 +63,10 @@ def rollup_manifest(manifest: dict[str, Any], columns: frozenset[str]) -> dict[s
         },
         # The rollup's rows are not sessions, but the session metrics' dimensions are named
         # through the session entity (session__channel); the entity is never joined here.
-        "entities": [{**copy.deepcopy(sessions["entities"][0]), "expr": ROLLUP_TIME_COLUMN}],
+        "entities": [{**sessions["entities"][0], "expr": ROLLUP_TIME_COLUMN}],
         "dimensions": [
-            {**copy.deepcopy(dimensions[time_dimension]), "expr": ROLLUP_TIME_COLUMN},
-            *({**copy.deepcopy(dimensions[name]), "expr": None} for name in ROLLUP_DIMENSIONS),
+            {**dimensions[time_dimension], "expr": ROLLUP_TIME_COLUMN},
+            *({**dimensions[name], "expr": None} for name in ROLLUP_DIMENSIONS),
         ],
         "measures": measures,
     }
@@ -89,7 +89,7 @@ def _answerable(metrics: list[dict[str, Any]], measures: set[str]) -> list[dict[
             ) and all(check(inputs["name"]) for inputs in _input_metrics(metric))
         return answerable[name]
 
-    return [copy.deepcopy(metric) for metric in metrics if check(metric["name"])]
+    return [metric for metric in metrics if check(metric["name"])]
 
 
 def _unfiltered(metric: dict[str, Any]) -> bool:
