@@ -293,21 +293,28 @@ def test_a_build_tests_the_rows_it_wrote_and_the_weekly_build_every_row(
     paths = built_home
     with duckdb.connect(str(paths.database)) as con:
         # a row an earlier build wrote and tested, broken behind the warehouse's back
-        broken, duration = con.execute(
-            "select session_id, duration_seconds from marts.fct_sessions "
+        broken, duration, channel = con.execute(
+            "select session_id, duration_seconds, channel from marts.fct_sessions "
             "order by last_loaded_at, session_id limit 1"
         ).fetchone()
-        con.execute("update marts.fct_sessions set duration_seconds = -1 where session_id = ?", [broken])
+        con.execute(
+            "update marts.fct_sessions set duration_seconds = -1, channel = null where session_id = ?",
+            [broken],
+        )
     try:
         _generate_into_inbox(paths, seed=4, days=1, start=datetime.now(UTC).date())
         capsys.readouterr()
         assert build(paths) == 0  # the new rows pass; the broken row is not among them
         assert build(paths, test_all_rows=True) == 1
-        assert "within_range_fct_sessions_duration_seconds" in capsys.readouterr().err
+        errors = capsys.readouterr().err
+        assert "within_range_fct_sessions_duration_seconds" in errors
+        # the not-null columns of a model are checked in one test, which counts the NULLs
+        assert "not_null_columns_fct_sessions_session_id__session_date__channel" in errors
     finally:
         with duckdb.connect(str(paths.database)) as con:
             con.execute(
-                "update marts.fct_sessions set duration_seconds = ? where session_id = ?", [duration, broken]
+                "update marts.fct_sessions set duration_seconds = ?, channel = ? where session_id = ?",
+                [duration, channel, broken],
             )
     assert build(paths, test_all_rows=True) == 0
 

@@ -64,3 +64,28 @@ select {{ column_name }}
 from {{ model }}
 where {{ column_name }} not in {{ ab_metric_names() }}
 {% endtest %}
+
+
+{#- Several columns hold no NULL, checked in one scan: one row per column that holds any,
+    with how many (the failure count is the number of NULLs). One test per model rather than
+    one per column: a daily build runs each test as a node of its own, at about 40 ms each. -#}
+{% test not_null_columns(model, columns) %}
+{{ config(fail_calc='coalesce(sum(null_rows), 0)') }}
+with null_counts as (
+
+    select
+        {%- for column in columns %}
+        sum(case when {{ column }} is null then 1 else 0 end) as {{ column }}{{ ',' if not loop.last }}
+        {%- endfor %}
+    from {{ model }}
+
+)
+
+{% for column in columns -%}
+select '{{ column }}' as column_name, {{ column }} as null_rows
+from null_counts
+where {{ column }} > 0
+{% if not loop.last %}union all
+{% endif -%}
+{%- endfor %}
+{% endtest %}
