@@ -63,6 +63,21 @@ class MetricQuery:
         return f"{{{{ Dimension('{dimension}') }}}} = '__{parameter}__'"
 
 
+def _canonical(manifest: dict[str, Any]) -> str:
+    """The manifest as text, its lists of named objects (semantic models, metrics, saved
+    queries) in name order: dbt writes them in parse order, which differs between a full and a
+    partial parse of the same project, and the compiled SQL does not depend on it."""
+    return json.dumps(
+        {
+            key: sorted(value, key=lambda item: item["name"])
+            if isinstance(value, list) and all(isinstance(item, dict) and "name" in item for item in value)
+            else value
+            for key, value in manifest.items()
+        },
+        sort_keys=True,
+    )
+
+
 class SemanticLayer:
     """MetricFlow over one semantic manifest, and over its rollup manifest (serving.rollup)
     for the queries that one can answer; ``rollup_columns`` are the rollup table's columns.
@@ -90,7 +105,7 @@ class SemanticLayer:
         self._compiling = threading.Lock()  # one MetricFlow compile at a time per layer
         if sql_cache is not None:
             key = hashlib.sha256(
-                f"{version('metricflow')}\n{manifest_json}\n{sorted(rollup_columns)}".encode()
+                f"{version('metricflow')}\n{_canonical(manifest)}\n{sorted(rollup_columns)}".encode()
             ).hexdigest()
             self._cache_file = sql_cache / f"{key[:32]}.json"
             try:

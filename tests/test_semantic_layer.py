@@ -266,3 +266,32 @@ def test_session_metrics_from_the_daily_rollup_equal_them_from_the_sessions(gene
             assert "fct_sessions" in rolled.sql(query, frozenset(values))
             assert rolled.query(con, query, **values) == sessions_only.query(con, query, **values)
         assert len(rolled.query(con, by_escalation)) == 2
+
+
+def test_compiled_sql_is_reused_for_the_same_definitions_in_another_order(generated, tmp_path) -> None:
+    """A partial parse writes the semantic models and metrics in another order than a full
+    parse: the compiled SQL kept for one serves the other, and an edited metric compiles anew."""
+    from serving.dashboard import ALL_METRICS
+    from serving.metrics import SemanticLayer
+
+    with connect_snapshot(generated) as con:
+        (manifest_json,) = con.execute("select manifest from audit.semantic_manifest").fetchone()
+    manifest = json.loads(manifest_json)
+    reordered = {key: list(reversed(value)) if isinstance(value, list) else value
+                 for key, value in manifest.items()}
+    assert json.dumps(reordered) != manifest_json
+    cache = tmp_path / "compiled"
+    SemanticLayer(manifest_json, sql_cache=cache).sql(ALL_METRICS, frozenset())
+    (kept,) = cache.glob("*.json")
+    sql = json.loads(kept.read_text())
+    assert len(sql) == 1
+
+    again = SemanticLayer(json.dumps(reordered), sql_cache=cache)
+    assert again.sql(ALL_METRICS, frozenset()) == next(iter(sql.values()))
+    assert list(cache.glob("*.json")) == [kept]
+
+    edited = {**manifest, "metrics": [
+        {**metric, "description": "edited"} if metric["name"] == "fallback_rate" else metric
+        for metric in manifest["metrics"]]}
+    SemanticLayer(json.dumps(edited), sql_cache=cache).sql(ALL_METRICS, frozenset())
+    assert len(list(cache.glob("*.json"))) == 2

@@ -54,17 +54,22 @@
     select others.session_id
     from {{ ref('fct_sessions') }} as others
     inner join (
-        select sessions.user_key, sessions.session_started_at, sessions.session_ended_at
+        {#- users as user_number, user_key's one-to-one integer: matching every session of the
+            history against them costs half of what matching the key strings does -#}
+        select sessions.user_number, sessions.session_started_at, sessions.session_ended_at
         from {{ ref('fct_sessions') }} as sessions
         where {{ touched_filter }}
         union all
-        select stored.user_key, stored.session_started_at, stored.session_ended_at
+        select
+            {{ user_number('stored.user_key') }} as user_number,
+            stored.session_started_at,
+            stored.session_ended_at
         from {{ outcomes }} as stored
         inner join {{ ref('fct_sessions') }} as sessions on stored.session_id = sessions.session_id
         where {{ touched_filter }}
     ) as touched_users
         on
-            others.user_key = touched_users.user_key
+            others.user_number = touched_users.user_number
             and others.session_started_at < touched_users.session_ended_at
             and {{ recontact_window_end('others.session_ended_at') }} >= touched_users.session_started_at
     union

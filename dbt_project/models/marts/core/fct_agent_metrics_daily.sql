@@ -48,9 +48,29 @@
     'cost_per_resolved_session',
 ] -%}
 
-with outcomes as (
+with {% if is_incremental() -%}
+affected_dates as (
+
+    -- the dates to rebuild, as one list that both tables below are filtered by before they
+    -- are joined (joined first, DuckDB hashes every session's outcome of the history)
+    {{ affected_session_dates() }}
+    union
+    select changed.session_date
+    from {{ ref('fct_sessions') }} as changed
+    where changed.session_id in ({{ sessions_with_changed_outcomes(
+        ref('fct_session_outcomes'),
+        'select distinct outcome_definition_version as definition_version from ' ~ this
+    ) }})
+
+),
+
+{% endif -%}
+outcomes as (
 
     select * from {{ ref('fct_session_outcomes') }}
+    {% if is_incremental() -%}
+        where session_date in (select affected_dates.affected_date from affected_dates)
+    {%- endif %}
 
 ),
 
@@ -65,20 +85,9 @@ sessions as (
         outcomes.definition_version
     from {{ ref('fct_sessions') }} as sessions
     inner join outcomes on sessions.session_id = outcomes.session_id
-    {% if is_incremental() %}
-        {#- one list of dates, not two tests joined by OR: DuckDB then filters the sessions
-            before joining their outcomes instead of joining every session first -#}
-        where sessions.session_date in (
-            {{ affected_session_dates() }}
-            union
-            select changed.session_date
-            from {{ ref('fct_sessions') }} as changed
-            where changed.session_id in ({{ sessions_with_changed_outcomes(
-                ref('fct_session_outcomes'),
-                'select distinct outcome_definition_version as definition_version from ' ~ this
-            ) }})
-        )
-    {% endif %}
+    {% if is_incremental() -%}
+        where sessions.session_date in (select affected_dates.affected_date from affected_dates)
+    {%- endif %}
 
 ),
 
