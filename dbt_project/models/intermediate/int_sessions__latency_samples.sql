@@ -28,10 +28,12 @@ sessions as (
 
 samples as (
 
+    -- each sample carries its session's lineage: the session's row is joined once
     select
         session_id,
         'first_response' as latency_kind,
-        cast(first_response_ms as double) as latency_ms
+        cast(first_response_ms as double) as latency_ms,
+        last_loaded_at
     from sessions
     where first_response_ms is not null
     union all
@@ -44,7 +46,8 @@ samples as (
         case
             when events.event_type = 'message_received' then events.latency_ms
             else events.tool_duration_ms
-        end as latency_ms
+        end as latency_ms,
+        sessions.last_loaded_at
     from events
     inner join sessions on events.session_id = sessions.session_id
     where
@@ -60,9 +63,8 @@ final as (
         samples.latency_kind,
         {{ ddsketch_bucket('samples.latency_ms') }} as bucket,
         count(*) as samples,
-        max(sessions.last_loaded_at) as last_loaded_at
+        max(samples.last_loaded_at) as last_loaded_at
     from samples
-    inner join sessions on samples.session_id = sessions.session_id
     group by samples.session_id, samples.latency_kind, {{ ddsketch_bucket('samples.latency_ms') }}
 
 )
