@@ -140,7 +140,7 @@ def run_build_command(
 
     _step(f"daily_build{' (full refresh)' if full_refresh else ''} on {paths.home}")
     # dbt-core is imported by the standby while this process imports Dagster and lands
-    with dbt_standby(dbt_child_executable()):
+    with dbt_standby(dbt_child_executable(), paths.dbt_target):
         from orchestration.execution import HomeNotWritableError, run_build
 
         try:

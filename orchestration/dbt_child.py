@@ -16,8 +16,15 @@ and lands the inbox, then waits. When the dbt step starts this command, it hands
 arguments, environment, working folder and standard streams over to the standby, which
 runs dbt with them, and relays its signals and exit status. A standby serves one dbt
 command; without one (``dagster dev``, a second command) dbt runs here as before.
+
+While it waits, the standby also builds what dbt otherwise builds on first use in each
+process (``_warm_up``): the JSON schemas that validate the project and profile, and the
+(de)serialisers of dbt's manifest, compiled by reading the build's last saved manifest.
+That takes about 0.7 s off the dbt command. Nothing read there reaches the command: it runs
+with its own arguments and environment, and parses the project itself.
 """
 
+import argparse
 import contextlib
 import ctypes
 import gc
@@ -62,15 +69,16 @@ def standby_pid() -> int | None:
 
 
 @contextmanager
-def dbt_standby(executable: str) -> Iterator[subprocess.Popen]:
-    """A standby for the dbt command the build is about to run, for as long as it runs."""
+def dbt_standby(executable: str, target: Path) -> Iterator[subprocess.Popen]:
+    """A standby for the dbt command the build is about to run, for as long as it runs;
+    ``target`` is the build's dbt target folder, whose saved manifest warms it up."""
     name = f"chat-analytics-dbt-{os.getpid()}-{uuid.uuid4().hex}"
     # The socket listens before the standby starts: a command that comes early waits for it.
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
         listener.bind("\0" + name)  # an abstract name: nothing on disk to clean up
         listener.listen(1)
         standby = subprocess.Popen(
-            [executable, STANDBY_FLAG, str(listener.fileno())],
+            [executable, STANDBY_FLAG, str(listener.fileno()), str(target)],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             pass_fds=[listener.fileno()],
@@ -97,13 +105,42 @@ def _die_with_parent() -> None:
         sys.exit(1)
 
 
-def _import_dbt() -> Callable[[], object]:
+def _import_dbt(target: Path | None = None) -> Callable[[], object]:
     from dbt.cli.main import cli
 
+    if target is not None:
+        _warm_up(target)
     # Once dbt-core is imported, its objects are frozen, so that the collector does not scan
     # them again while the build runs (about half a second of a new day's build).
+    gc.collect()
     gc.freeze()
     return cli
+
+
+def _warm_up(target: Path) -> None:
+    """Build dbt's lazily built schemas and manifest (de)serialisers (see the module's notes)."""
+    try:
+        from dbt.adapters.duckdb.credentials import DuckDBCredentials
+        from dbt.artifacts.resources.v1.config import Hook
+        from dbt.contracts import project
+        from dbt.contracts.graph.manifest import Manifest
+        from dbt.contracts.selection import SelectorFile
+        from dbt.flags import set_flags
+        from dbt.parser.manifest import extended_mashumuro_decoder
+
+        for validated in (
+            project.ProjectFlags, project.Project, project.PackageConfig, project.Configuration,
+            project.ProfileConfig, SelectorFile, Hook, DuckDBCredentials,
+        ):
+            validated.json_schema()  # cached per class
+        saved = target / "partial_parse.msgpack"
+        if saved.is_file():
+            manifest = Manifest.from_msgpack(saved.read_bytes(), decoder=extended_mashumuro_decoder)
+            # writing reads one flag; the command sets every flag anew when it starts
+            set_flags(argparse.Namespace(SEND_ANONYMOUS_USAGE_STATS=False))
+            manifest.writable_manifest().to_dict(omit_none=False, context={"artifact": True})
+    except Exception:  # only a head start: the command does all of this itself
+        return
 
 
 def _run_dbt(cli: Callable[[], object], args: list[str]) -> int:
@@ -151,9 +188,9 @@ def _hand_over(args: list[str]) -> int | None:
     return int(status)
 
 
-def _stand_by(listening: int) -> None:
+def _stand_by(listening: int, target: Path) -> None:
     listener = socket.socket(fileno=listening)
-    cli = _import_dbt()
+    cli = _import_dbt(target)
     connection, _ = listener.accept()
     listener.close()  # one command: a later one runs dbt itself
     request, streams, _flags, _address = socket.recv_fds(connection, MAX_REQUEST_BYTES, 3)
@@ -190,7 +227,7 @@ def main() -> None:
     _die_with_parent()
     args = sys.argv[1:]
     if args[:1] == [STANDBY_FLAG]:
-        _stand_by(int(args[1]))
+        _stand_by(int(args[1]), Path(args[2]))
         return
     code = _hand_over(args)
     if code is None:

@@ -144,13 +144,17 @@ def test_assignment_check_reads_the_exposures_new_loads_touched() -> None:
     assert assignment_mismatches(con, datetime(2026, 1, 4)).passed
 
 
-def test_the_dbt_standby_runs_the_first_command_and_relays_its_streams_and_status() -> None:
+def test_the_dbt_standby_runs_the_first_command_and_relays_its_streams_and_status(
+    tmp_path: Path,
+) -> None:
     def dbt(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [dbt_child_executable(), *args], capture_output=True, text=True, timeout=120
         )
 
-    with dbt_standby(dbt_child_executable()) as standby:
+    # a saved manifest cut short (a build writing it meanwhile) only spoils the warm-up
+    (tmp_path / "partial_parse.msgpack").write_bytes(b"\x8f\xa5nodes")
+    with dbt_standby(dbt_child_executable(), tmp_path) as standby:
         usage_error = dbt("--no-such-option")
         # the standby ran it and ended with it: no one killed it
         assert standby.wait(timeout=60) == 2
@@ -162,8 +166,8 @@ def test_the_dbt_standby_runs_the_first_command_and_relays_its_streams_and_statu
         assert "Core:" in version.stdout
 
 
-def test_a_dbt_command_whose_caller_dies_dies_with_it() -> None:
-    with dbt_standby(dbt_child_executable()) as standby:
+def test_a_dbt_command_whose_caller_dies_dies_with_it(tmp_path: Path) -> None:
+    with dbt_standby(dbt_child_executable(), tmp_path) as standby:
         # `dbt init` asks for a project name on standard input, and waits
         caller = subprocess.Popen(
             [dbt_child_executable(), "init", "--skip-profile-setup"],
