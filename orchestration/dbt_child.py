@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import gc
 import json
+import logging
 import os
 import signal
 import socket
@@ -158,7 +159,39 @@ def _macro_priority(macro: object) -> int:
     return MACRO_PACKAGE_ORDER.index(package) + 1 if package in MACRO_PACKAGE_ORDER else 0
 
 
+# Python's numeric level of each dbt event level, as dbt_common's loggers send them
+EVENT_LEVELS = {"debug": logging.DEBUG, "test": logging.DEBUG, "info": logging.INFO,
+                "warn": logging.WARNING, "error": logging.ERROR}
+
+
+def _format_only_lines_kept() -> None:
+    """dbt formats each event as a line for each of its loggers (the JSON lines on standard
+    output that Dagster reads, the text of the log file) and only then lets Python's logging
+    drop the lines below the logger's level. Every SQL statement is thus formatted twice, at
+    debug level, and thrown away at the info level: about a second of dbt's time in a new
+    day's build. Here a line is formatted only when its logger keeps it; what is written is
+    unchanged."""
+    from dbt_common.events import logger as event_logger
+
+    write_line = event_logger._Logger.write_line
+
+    def write_kept_line(self: event_logger._Logger, msg: object) -> None:
+        python_logger = self._python_logger
+        level = EVENT_LEVELS.get(msg.info.level)  # type: ignore[attr-defined]
+        if (
+            python_logger is not None
+            and level is not None
+            and not event_logger._is_print_event(msg)  # sent at error level
+            and not python_logger.isEnabledFor(level)
+        ):
+            return
+        write_line(self, msg)
+
+    event_logger._Logger.write_line = write_kept_line
+
+
 def _run_dbt(cli: Callable[[], object], args: list[str]) -> int:
+    _format_only_lines_kept()
     target = Path(os.environ.get(TARGET_ENV, "")).resolve()
     if target.parts[-2:] == ("dbt", "target"):
         os.environ[HOME_ENV] = str(home_of_target(target))

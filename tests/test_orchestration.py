@@ -166,6 +166,23 @@ def test_the_dbt_standby_runs_the_first_command_and_relays_its_streams_and_statu
         assert "Core:" in version.stdout
 
 
+@pytest.mark.parametrize("file_level", ["info", "debug"])
+def test_dbt_log_file_holds_the_statements_at_debug_level_only(tmp_path: Path, file_level: str) -> None:
+    target = tmp_path / "dbt" / "target"
+    env = dict(os.environ, DBT_TARGET_PATH=str(target), DBT_LOG_PATH=str(target),
+               DBT_LOG_LEVEL_FILE=file_level, DBT_PROFILES_DIR=str(REPO), DBT_LOG_FORMAT="json")
+    shown = subprocess.run(
+        [dbt_child_executable(), "show", "--inline", "select 41 + 1 as answer_to_the_question"],
+        cwd=REPO / "dbt_project", env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
+    levels = [json.loads(line)["info"]["level"] for line in shown.stdout.splitlines() if line.startswith("{")]
+    assert levels and "debug" not in levels  # standard output stays at info level
+    log = (target / "dbt.log").read_text()
+    assert "Running with dbt" in log
+    assert ("answer_to_the_question" in log) == (file_level == "debug")
+
+
 def test_a_dbt_command_whose_caller_dies_dies_with_it(tmp_path: Path) -> None:
     with dbt_standby(dbt_child_executable(), tmp_path) as standby:
         # `dbt init` asks for a project name on standard input, and waits
