@@ -244,7 +244,7 @@ def _stand_by(listening: int, target: Path) -> None:
     warming.start()
     connection, _ = listener.accept()
     listener.close()  # one command: a later one runs dbt itself
-    stop_warming.set()  # one macro at most: a few milliseconds
+    stop_warming.set()  # it stops after its current step: a macro, or reading the manifest
     warming.join()
     gc.freeze()
     request, streams, _flags, _address = socket.recv_fds(connection, MAX_REQUEST_BYTES, 3)
