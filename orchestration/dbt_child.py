@@ -29,7 +29,6 @@ import contextlib
 import ctypes
 import gc
 import json
-import logging
 import os
 import signal
 import socket
@@ -159,11 +158,6 @@ def _macro_priority(macro: object) -> int:
     return MACRO_PACKAGE_ORDER.index(package) + 1 if package in MACRO_PACKAGE_ORDER else 0
 
 
-# Python's numeric level of each dbt event level, as dbt_common's loggers send them
-EVENT_LEVELS = {"debug": logging.DEBUG, "test": logging.DEBUG, "info": logging.INFO,
-                "warn": logging.WARNING, "error": logging.ERROR}
-
-
 def _format_only_lines_kept() -> None:
     """dbt formats each event as a line for each of its loggers (the JSON lines on standard
     output that Dagster reads, the text of the log file) and only then lets Python's logging
@@ -177,7 +171,8 @@ def _format_only_lines_kept() -> None:
 
     def write_kept_line(self: event_logger._Logger, msg: object) -> None:
         python_logger = self._python_logger
-        level = EVENT_LEVELS.get(msg.info.level)  # type: ignore[attr-defined]
+        # dbt's own map from its event levels to Python's
+        level = event_logger._log_level_map.get(msg.info.level)  # type: ignore[attr-defined]
         if (
             python_logger is not None
             and level is not None
