@@ -281,6 +281,34 @@ def test_daily_job_builds_twice_and_publishes(built_home: WarehousePaths, capsys
     assert '"level": "debug"' not in dbt_log
 
 @pytest.mark.slow
+def test_the_command_line_build_leaves_dbt_core_to_the_dbt_process(built_home: WarehousePaths) -> None:
+    """`chat-analytics build` runs dagster-dbt without dbt-core in its own process; the build
+    still runs every dbt node and check, and publishes."""
+    paths = built_home
+    before = _serving_counts(paths)
+    _generate_into_inbox(paths, seed=3, days=1, start=datetime.now(UTC).date() - timedelta(days=1))
+    code = (
+        "import json, sys\n"
+        "from cli.main import main\n"
+        "code = main(['build'])\n"
+        "imported = sorted(name for name, module in sys.modules.items()\n"
+        "                  if name.startswith('dbt.') and module is not None)\n"
+        "print(json.dumps({'exit_code': code, 'dbt_modules': imported}))\n"
+    )
+    env = {**os.environ, HOME_ENV: str(paths.home)}
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcome = json.loads(result.stdout.strip().splitlines()[-1])
+    assert outcome == {"exit_code": 0, "dbt_modules": []}, result.stdout[-3000:]
+    after = _serving_counts(paths)
+    assert after["marts.fct_sessions"] > before["marts.fct_sessions"]
+    assert after["audit.load_audit"] == before["audit.load_audit"] + 1
+    with duckdb.connect(str(paths.database), read_only=True) as con:
+        (sessions,) = con.execute("select count(*) from marts.fct_sessions").fetchone()
+    assert after["marts.fct_sessions"] == sessions
+
+
+@pytest.mark.slow
 
 def test_a_broken_load_blocks_publication(built_home: WarehousePaths, capsys) -> None:
     paths = built_home
