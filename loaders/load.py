@@ -32,6 +32,9 @@ GROUP_FILES = 500
 # Row groups smaller than DuckDB's default (122,880 rows) let a group's events be written on
 # every core: 216k events took 290 ms in two groups, 185 ms in five.
 EVENTS_ROW_GROUP_ROWS = 50_000
+# zstd's fastest level: the landed events come out the same size as at its default level
+# (1.2M events: 39 MB either way), written in 0.61 s instead of 0.71 s.
+EVENTS_COMPRESSION = "compression zstd, compression_level 1"
 # What "the same event" means for a repeated event_id: every field the marts read.
 CONTENT_DIGEST = "hash(session_id, user_id, event_type, event_timestamp, channel, properties)"
 
@@ -491,7 +494,7 @@ def _land(batch: _LoadBatch, load_time: datetime, staged: Path) -> dict[int, tup
                 accepted.record_number, accepted.content_digest
             from accepted
             inner join group_files using (file_number)
-        ) to {events_file} (format parquet, compression zstd, row_group_size {EVENTS_ROW_GROUP_ROWS})
+        ) to {events_file} (format parquet, {EVENTS_COMPRESSION}, row_group_size {EVENTS_ROW_GROUP_ROWS})
         """
     )
     write_event_keys(con, staged / "events.parquet", staged / "event_keys.parquet")
