@@ -185,8 +185,31 @@ def _format_only_lines_kept() -> None:
     event_logger._Logger.write_line = write_kept_line
 
 
+def _build_events_with_constructors() -> None:
+    """dbt builds every event's protocol buffer message from a dict with protobuf's
+    ``ParseDict``, which is written in Python: about 4,000 events in a new day's build, 0.8 s
+    of dbt's time under its one GIL, whether the event is logged or not. The message's own
+    constructor (in C) takes the same dict and builds the same message; a dict it does not
+    take (a timestamp given as text, a name it does not know) goes to ``ParseDict`` as before,
+    which also keeps dbt's handling of a dict that does not parse."""
+    from dbt_common.events import base_types
+    from google.protobuf.json_format import ParseDict
+    from google.protobuf.message import Message
+
+    def parse_dict(js: dict, message: Message, **options: object) -> Message:
+        if not options:
+            try:
+                return type(message)(**js)
+            except (AttributeError, TypeError, ValueError):
+                pass
+        return ParseDict(js, message, **options)
+
+    base_types.ParseDict = parse_dict
+
+
 def _run_dbt(cli: Callable[[], object], args: list[str]) -> int:
     _format_only_lines_kept()
+    _build_events_with_constructors()
     target = Path(os.environ.get(TARGET_ENV, "")).resolve()
     if target.parts[-2:] == ("dbt", "target"):
         os.environ[HOME_ENV] = str(home_of_target(target))

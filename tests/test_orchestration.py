@@ -183,6 +183,54 @@ def test_dbt_log_file_holds_the_statements_at_debug_level_only(tmp_path: Path, f
     assert ("answer_to_the_question" in log) == (file_level == "debug")
 
 
+def test_dbt_events_built_by_their_constructors_equal_those_parse_dict_builds(monkeypatch) -> None:
+    from dbt.adapters.events.types import SQLQuery
+    from dbt.events.types import NodeFinished
+    from dbt_common.events import base_types
+    from google.protobuf import json_format
+
+    from orchestration.dbt_child import _build_events_with_constructors
+
+    parse_dict = json_format.ParseDict
+    parsed: list[str] = []
+
+    def counting_parse_dict(js: dict, message, **options):
+        parsed.append(type(message).__name__)
+        return parse_dict(js, message, **options)
+
+    monkeypatch.setattr(base_types, "ParseDict", base_types.ParseDict)  # restored afterwards
+    monkeypatch.setattr(json_format, "ParseDict", counting_parse_dict)
+    _build_events_with_constructors()
+    node_info = {
+        "node_path": "marts/core/fct_sessions.sql", "node_name": "fct_sessions",
+        "unique_id": "model.chat_analytics.fct_sessions", "resource_type": "model",
+        "materialized": "incremental", "node_status": "started", "node_started_at": "",
+        "node_finished_at": "", "meta": {"owner": "analytics", "tier": 1},
+        "node_relation": {"database": "warehouse", "schema": "marts", "alias": "fct_sessions",
+                          "relation_name": '"warehouse"."marts"."fct_sessions"'},
+        "node_checksum": "5df3b297",
+    }
+    query = {"conn_name": "model.chat_analytics.fct_sessions", "sql": "select 1", "node_info": node_info}
+    finished = {
+        "node_info": node_info,
+        "run_result": {
+            "status": "success", "message": "OK", "thread": "Thread-1", "execution_time": 0.25,
+            "num_failures": 0, "adapter_response": {"_message": "OK", "rows_affected": 3},
+            # timestamps as text: only ParseDict reads them
+            "timing_info": [{"name": "compile", "started_at": "2026-11-28T09:00:00.123456Z",
+                             "completed_at": "2026-11-28T09:00:00.223456Z"}],
+        },
+    }
+    sql_query = SQLQuery(**query)
+    assert parsed == []  # built by the message's constructor
+    assert sql_query.pb_msg == parse_dict(query, type(sql_query.pb_msg)())
+    parsed.clear()
+    node_finished = NodeFinished(**finished)
+    assert parsed == ["NodeFinished"]
+    assert node_finished.pb_msg == parse_dict(finished, type(node_finished.pb_msg)())
+    assert node_finished.pb_msg.run_result.timing_info[0].started_at.nanos == 123456000
+
+
 def test_a_dbt_command_whose_caller_dies_dies_with_it(tmp_path: Path) -> None:
     with dbt_standby(dbt_child_executable(), tmp_path) as standby:
         # `dbt init` asks for a project name on standard input, and waits
