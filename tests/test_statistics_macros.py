@@ -65,6 +65,18 @@ def test_normal_quantile(evaluate) -> None:
     assert np.max(np.abs(refined - stats.norm.ppf(p))) < 1e-9
 
 
+def test_normal_quantile_of_an_expression(evaluate) -> None:
+    """The A/B inference passes p as SQL text, `1.0e0 - alpha / 2.0e0`: the macros must read it
+    as one value in every branch, the upper tail (alpha under 0.0485) included."""
+    alpha = np.concatenate([np.linspace(1e-6, 0.0485, 500), np.linspace(0.0485, 0.5, 500)])
+    p_text = "1.0e0 - alpha / 2.0e0"
+    start = evaluate({"q": f"{{{{ normal_quantile_start('{p_text}') }}}}"}, {"alpha": alpha})["q"]
+    refined = evaluate(
+        {"q": f"{{{{ normal_quantile_refine('q0', '{p_text}') }}}}"}, {"q0": start, "alpha": alpha}
+    )["q"]
+    assert np.max(np.abs(refined - stats.norm.ppf(1 - alpha / 2))) < 1e-9
+
+
 T_CDF_DFS = [*range(1, 21), 10.5, 12.25, 25.7, 30, 47.3, 100, 333.3, 5000, 1e6]
 # Non-integer df from 30 on: below that the t CDF itself is good to 1e-9 only, which the
 # flat far tails (p near 0.0005) magnify in the quantile.

@@ -49,9 +49,10 @@
     refined by one Halley step against normal_cdf, which brings it to double precision.
 -#}
 {% macro normal_quantile_start(p) -%}
-    {%- set q_low = 'sqrt(-2.0e0 * ln(' ~ p ~ '))' -%}
-    {%- set q_high = 'sqrt(-2.0e0 * ln(1.0e0 - ' ~ p ~ '))' -%}
-    {%- set r = '((' ~ p ~ ' - 0.5e0) * (' ~ p ~ ' - 0.5e0))' -%}
+    {#- p may be SQL text such as `1.0e0 - alpha / 2.0e0`: always read it in parentheses -#}
+    {%- set q_low = 'sqrt(-2.0e0 * ln((' ~ p ~ ')))' -%}
+    {%- set q_high = 'sqrt(-2.0e0 * ln(1.0e0 - (' ~ p ~ ')))' -%}
+    {%- set r = '(((' ~ p ~ ') - 0.5e0) * ((' ~ p ~ ') - 0.5e0))' -%}
     case
         when ({{ p }}) <= 0.0e0 or ({{ p }}) >= 1.0e0 then null
         when ({{ p }}) < 0.02425e0 then
