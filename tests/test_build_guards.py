@@ -234,3 +234,50 @@ def test_a_full_disk_is_named_as_such(tmp_path: Path) -> None:
     assert [p.name for p in leftovers] == ["00000000T000000000000-empty"]  # nothing half-landed
     assert built.returncode != 0 and "Traceback" not in built.stderr
     assert "No space left on device" in built.stderr
+
+
+def run_dbt(home: Path, *args: str) -> subprocess.CompletedProcess:
+    """dbt as the build runs it: the unit tests' fixtures hold the default vars."""
+    args = (*args, "--exclude", "resource_type:unit_test")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHAT_ANALYTICS_")}
+    env.update(CHAT_ANALYTICS_HOME=str(home), DBT_PROFILES_DIR=str(REPO),
+               DBT_TARGET_PATH=str(home / "dbt" / "target"))
+    return subprocess.run([str(Path(sys.executable).parent / "dbt"), *args], cwd=REPO / "dbt_project",
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def overall_scores(home: Path) -> dict[str, float]:
+    with duckdb.connect(str(home / "warehouse.duckdb"), read_only=True) as con:
+        scores = con.execute("select session_id, overall_score from marts.fct_conversation_scores")
+        return dict(scores.fetchall())
+
+
+def test_an_incremental_build_under_changed_definition_vars_is_refused(tmp_path: Path) -> None:
+    """A var that rows are computed under once (a score weight) cannot change under an
+    incremental build: the marts would mix both definitions. A full refresh takes it."""
+    home = tmp_path / "warehouse"
+    events = write_jsonl(tmp_path / "day.jsonl", [
+        event("a1", session_id="a", event_type="message_sent"),
+        event("a2", session_id="a", event_type="escalation_requested"),
+        event("b1", session_id="b", event_type="message_sent"),
+        event("b2", session_id="b", event_type="conversion"),
+    ])
+    loaded = run_cli(home, "load", str(events))
+    assert loaded.returncode == 0, loaded.stderr
+    first = run_dbt(home, "build")
+    assert first.returncode == 0, first.stdout[-3000:]
+    before = overall_scores(home)
+
+    changed = '{"score_weight_efficiency": 0.3, "score_weight_sentiment": 0.1}'  # still sum to 1
+    refused = run_dbt(home, "build", "--vars", changed)
+    assert refused.returncode != 0
+    assert "score_weight_efficiency 0.2 -> 0.3, score_weight_sentiment 0.2 -> 0.1" in refused.stdout
+    assert "chat-analytics build --full-refresh" in refused.stdout
+    assert overall_scores(home) == before  # no model ran
+
+    rebuilt = run_dbt(home, "build", "--full-refresh", "--vars", changed)
+    assert rebuilt.returncode == 0, rebuilt.stdout[-3000:]
+    after = overall_scores(home)
+    assert after.keys() == before.keys() and after != before
+    assert run_dbt(home, "build", "--vars", changed).returncode == 0  # recorded: incremental again
+    assert "score_weight_efficiency 0.3 -> 0.2" in run_dbt(home, "build").stdout

@@ -65,6 +65,15 @@ weighted as (
 
 ),
 
+means as (
+
+    select
+        *,
+        {{ safe_divide('weighted_sum', 'weight_present') }} as weighted_mean
+    from weighted
+
+),
+
 final as (
 
     select
@@ -74,9 +83,15 @@ final as (
         efficiency_score,
         sentiment_score,
         goal_completion_score,
-        {{ safe_divide('weighted_sum', 'weight_present') }} as overall_score,
+        -- a weighted mean of scores in [0, 100] is in [0, 100]; rounding can put it an ulp
+        -- outside (weights 0.3, 0.3, 0.1, 0.3: 100.00000000000001)
+        case
+            when weighted_mean > 100.0e0 then 100.0e0
+            when weighted_mean < 0.0e0 then 0.0e0
+            else weighted_mean
+        end as overall_score,
         last_loaded_at
-    from weighted
+    from means
 
 )
 
