@@ -22,13 +22,13 @@
 {%- endmacro %}
 
 
-{#- The vars' values as canonical JSON (sorted keys), as numbers: 3 and 3.0 are one value. -#}
-{% macro definition_vars_json() -%}
+{#- The vars' values, as numbers: 3 and 3.0 are one value. -#}
+{% macro definition_vars() -%}
     {%- set values = {} -%}
     {%- for name in stored_definition_vars() -%}
         {%- do values.update({name: var(name) | float}) -%}
     {%- endfor -%}
-    {{ return(tojson(values, sort_keys=true)) }}
+    {{ return(values) }}
 {%- endmacro %}
 
 
@@ -37,7 +37,7 @@
     {%- if execute and flags.WHICH in ('run', 'build') and not flags.FULL_REFRESH -%}
         {%- set recorded = recorded_definition_vars() -%}
         {%- if recorded is not none -%}
-            {%- set current = fromjson(definition_vars_json()) -%}
+            {%- set current = definition_vars() -%}
             {%- set changes = [] -%}
             {%- for name in current | sort -%}
                 {%- if recorded.get(name) != current[name] -%}
@@ -81,7 +81,8 @@
         {%- set built = results | selectattr('node.resource_type', 'equalto', 'model')
             | selectattr('status', 'equalto', 'success') | list -%}
         {%- if built | length == models | length -%}
-            {%- do run_query(adapter.dispatch('write_definition_vars', 'chat_analytics')(definition_vars_json())) -%}
+            {%- set definition_json = tojson(definition_vars(), sort_keys=true) -%}
+            {%- do run_query(adapter.dispatch('write_definition_vars', 'chat_analytics')(definition_json)) -%}
         {%- endif -%}
     {%- endif -%}
     select 1
