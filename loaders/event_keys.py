@@ -147,6 +147,36 @@ class LandedKeys:
         return [str(self.paths.loads / name / "event_keys.parquet") for name in self.pending]
 
 
+def replace_loads_in_index(
+    con: duckdb.DuckDBPyConnection, paths: WarehousePaths, members: list[str], compacted: Path
+) -> None:
+    """A compaction committed: its loads' keys are the compacted load's now. The index lists
+    the compacted load in place of its members (taking in the keys of members it lacked),
+    instead of finding held loads gone and being filled again from every keys file."""
+    if not paths.key_index.exists():
+        return
+    _attach(con, paths.key_index)
+    try:
+        held = {name for (name,) in con.execute(
+            f"select load_folder from {INDEX}.indexed_loads where load_folder in (select unnest(?))",
+            [members],
+        ).fetchall()}
+        if not held:  # the compacted load is read from its keys file, as any new load
+            return
+        lacking = [str(paths.loads / name / "event_keys.parquet") for name in members if name not in held]
+        statements = [
+            (f"insert into {INDEXED_KEYS} select * from read_parquet(?)", [lacking]),
+        ] if lacking else []
+        _in_one_transaction(con, [
+            *statements,
+            (f"delete from {INDEX}.indexed_loads where load_folder in (select unnest(?))", [members]),
+            (f"insert into {INDEX}.indexed_loads values (?, ?)",
+             [compacted.name, _signature(compacted / "event_keys.parquet")]),
+        ])
+    finally:
+        con.execute(f"detach database {INDEX}")
+
+
 def _attach(con: duckdb.DuckDBPyConnection, index_file: Path) -> None:
     try:
         _attach_and_create(con, index_file)

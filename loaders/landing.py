@@ -15,6 +15,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from .schema import (
 )
 
 EMPTY_LOAD_ID = "00000000T000000000000-empty"
+COMPACTED = "compacted"
 # The files of every load; readers glob each name across loads.
 LOAD_FILES = {
     "events": LANDED_EVENT_SCHEMA,
@@ -69,9 +71,9 @@ def ensure_landing(paths: WarehousePaths) -> None:
     staging.mkdir(parents=True)
     for name, schema in LOAD_FILES.items():
         _write_empty(staging / f"{name}.parquet", schema)
-    _fsync_folder(staging)
+    fsync_folder(staging)
     os.rename(staging, empty)
-    _fsync_folder(paths.loads)
+    fsync_folder(paths.loads)
 
 
 def _write_empty(path: Path, schema: pa.Schema) -> None:
@@ -83,12 +85,20 @@ def _write_empty(path: Path, schema: pa.Schema) -> None:
 
 
 def remove_incomplete_loads(paths: WarehousePaths) -> list[str]:
-    """Remove what killed loads left behind. Call only while holding the load lock."""
+    """Remove what killed loads and compactions left behind: unfinished folders, and the
+    loads a committed compaction holds but had not removed yet. Call only while holding the
+    load lock."""
     removed = []
     if paths.landing_tmp.exists():
         for leftover in sorted(paths.landing_tmp.iterdir()):
             shutil.rmtree(leftover, ignore_errors=True)
             removed.append(leftover.name)
+    superseded = superseded_loads(paths)
+    for folder in superseded:
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder.name)
+    if superseded:
+        fsync_folder(paths.loads)
     return removed
 
 
@@ -119,6 +129,63 @@ def load_time_of(load_id: str) -> datetime | None:
         return datetime.strptime(load_id.split("-", 1)[0], LOAD_TIME_FORMAT)
     except ValueError:
         return None
+
+
+def compacted_load_name(first: datetime, last: datetime) -> str:
+    """A compacted load is named after its last load time, like a load, so that the latest
+    load time still reads from the names alone; its first load time follows."""
+    return f"{last.strftime(LOAD_TIME_FORMAT)}-{COMPACTED}-{first.strftime(LOAD_TIME_FORMAT)}"
+
+
+def load_span(name: str) -> tuple[datetime, datetime] | None:
+    """The first and last load time a load folder holds (one time for a load, a range for a
+    compacted load); None for the empty load."""
+    last = load_time_of(name)
+    if last is None:
+        return None
+    kind, _, first = name.split("-", 1)[1].partition("-")
+    if kind == COMPACTED:
+        return datetime.strptime(first, LOAD_TIME_FORMAT), last
+    return last, last
+
+
+@dataclass(frozen=True)
+class LandedLoad:
+    folder: Path
+    first: datetime
+    last: datetime
+
+
+def _spanned_loads(paths: WarehousePaths) -> list[LandedLoad]:
+    if not paths.loads.exists():
+        return []
+    loads = []
+    for folder in paths.loads.iterdir():
+        if (span := load_span(folder.name)) is not None:
+            loads.append(LandedLoad(folder, *span))
+    return sorted(loads, key=lambda load: (load.first, load.last))
+
+
+def _is_superseded(load: LandedLoad, compacted: list[LandedLoad]) -> bool:
+    return any(
+        other.folder != load.folder and other.first <= load.first and load.last <= other.last
+        for other in compacted
+    )
+
+
+def visible_loads(paths: WarehousePaths) -> list[LandedLoad]:
+    """The committed loads in load-time order, without the empty load and without the loads a
+    compacted load holds: a compaction killed after its commit leaves both for a moment, and
+    readers that take no lock read the compacted copy only."""
+    loads = _spanned_loads(paths)
+    compacted = [load for load in loads if load.first != load.last]
+    return [load for load in loads if not _is_superseded(load, compacted)]
+
+
+def superseded_loads(paths: WarehousePaths) -> list[Path]:
+    loads = _spanned_loads(paths)
+    compacted = [load for load in loads if load.first != load.last]
+    return [load.folder for load in loads if _is_superseded(load, compacted)]
 
 
 def latest_load_time(paths: WarehousePaths) -> datetime | None:
@@ -153,14 +220,14 @@ def commit(paths: WarehousePaths, staged: Path) -> Path:
     for child in staged.iterdir():
         with child.open("rb") as handle:
             os.fsync(handle.fileno())
-    _fsync_folder(staged)
+    fsync_folder(staged)
     target = paths.loads / staged.name
     os.rename(staged, target)
-    _fsync_folder(paths.loads)
+    fsync_folder(paths.loads)
     return target
 
 
-def _fsync_folder(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
     descriptor = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -33,6 +33,11 @@ class Settings:
     daily_cron: str = "0 2 * * *"
     # Once a week the build runs every dbt test on every row, not only the rows it wrote.
     all_rows_test_cron: str = "0 4 * * 0"
+    # After landing, a run of at least compact_min_loads consecutive loads whose events are
+    # each under compact_small_load_mib is rewritten as folders of up to compact_target_mib.
+    compact_min_loads: int = 32
+    compact_small_load_mib: float = 32.0
+    compact_target_mib: float = 128.0
     # Dagster keeps the records of runs this recent (and always the latest few).
     run_retention_days: float = 7.0
 

@@ -10,14 +10,17 @@ import base64
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from loaders.landing import load_time_of
+from loaders.landing import visible_loads
 from loaders.paths import WarehousePaths
 
 MAX_PAGE = 500
+# A compaction that commits between listing the loads and reading them moves their rows.
+TIMELINE_ATTEMPTS = 3
 # Sort keys a caller may name, and the column each sorts by.
 SORTS = {
     "started_at": "sessions.session_started_at",
@@ -199,18 +202,45 @@ def _without_text(properties: str | None) -> dict[str, Any]:
 
 def _event_files(
     paths: WarehousePaths, first: datetime | None, last: datetime, landed_until: datetime
-) -> str | list[str]:
-    """The events files of the loads that hold a session's events: those loaded between its
-    first and last loaded event (a load's folder is named after its load time), not every
-    load of the history; every load's for a snapshot built before first_loaded_at existed."""
-    if first is None:
-        return paths.events_glob()
+) -> list[str]:
+    """The events files of the loads that hold a session's events: those whose load times
+    meet the span between its first and last loaded event, not every load of the history;
+    every load's for a snapshot built before first_loaded_at existed."""
     last = min(last, landed_until)
     return [
-        str(folder / "events.parquet")
-        for folder in sorted(paths.loads.iterdir())
-        if (loaded := load_time_of(folder.name)) is not None and first <= loaded <= last
+        str(load.folder / "events.parquet")
+        for load in visible_loads(paths)
+        if first is None or (load.first <= last and first <= load.last)
     ]
+
+
+def _timeline(
+    con: duckdb.DuckDBPyConnection,
+    paths: WarehousePaths,
+    record: dict[str, Any],
+    session_id: str,
+    landed_until: datetime,
+) -> list[tuple]:
+    for attempt in range(TIMELINE_ATTEMPTS):
+        files = _event_files(paths, record["first_loaded_at"], record["last_loaded_at"], landed_until)
+        if not files:
+            return []
+        try:
+            return con.execute(
+                """
+                select event_id, event_type, event_timestamp, properties
+                from read_parquet(?, union_by_name = true)
+                where session_id = ? and loaded_at <= ?
+                order by event_timestamp, event_id
+                """,
+                [files, session_id, landed_until],
+            ).fetchall()
+        except duckdb.IOException:
+            # a compaction removed a load it had just taken in: its rows are in the
+            # compacted load, which the next listing finds
+            if attempt == TIMELINE_ATTEMPTS - 1 or all(Path(file).exists() for file in files):
+                raise
+    return []
 
 
 def session_detail(
@@ -244,16 +274,7 @@ def session_detail(
     # fetched before the next query: a DuckDB connection has one open result at a time
     exposures = [dict(zip(exposure_names, r, strict=True)) for r in exposures_cursor.fetchall()]
     (landed_until,) = con.execute("select max(landed_until) from audit.build_history").fetchone()
-    files = _event_files(paths, record["first_loaded_at"], record["last_loaded_at"], landed_until)
-    events = con.execute(
-        """
-        select event_id, event_type, event_timestamp, properties
-        from read_parquet(?, union_by_name = true)
-        where session_id = ? and loaded_at <= ?
-        order by event_timestamp, event_id
-        """,
-        [files, session_id, landed_until],
-    ).fetchall() if files else []
+    events = _timeline(con, paths, record, session_id, landed_until)
     return {
         "session": session,
         "scores": {name: record[name] for name in SCORE_COLUMNS},

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from loaders.faults import FAULT_ENV
 from loaders.paths import HOME_ENV, WarehousePaths
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,6 +53,16 @@ def build(paths: WarehousePaths, **options) -> int:
     from cli.main import run_build_command
 
     return run_build_command(paths, **options)
+
+
+def compact_in_a_process(paths: WarehousePaths, fault: str, min_run: int) -> subprocess.CompletedProcess:
+    """Compact the landing zone in a process of its own, which the fault point kills."""
+    code = (
+        "from loaders.compaction import compact_landing; from loaders.paths import WarehousePaths; "
+        f"compact_landing(WarehousePaths.from_env(), min_run={min_run})"
+    )
+    env = dict(os.environ, **{FAULT_ENV: fault, HOME_ENV: str(paths.home)})
+    return subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True)
 
 
 def dbt(home: Path, *args: str) -> subprocess.CompletedProcess:

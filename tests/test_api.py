@@ -2,6 +2,7 @@
 
 import http.client
 import json
+import signal
 import socket
 import threading
 import time
@@ -214,7 +215,7 @@ def test_a_session_timeline_reads_only_the_loads_that_hold_it(
     from loaders.load import load_file
     from serving.sessions import _event_files, session_detail
 
-    from .conftest import build, event, settle, write_jsonl
+    from .conftest import build, compact_in_a_process, event, settle, write_jsonl
 
     def at(minute: int) -> str:
         return f"2026-03-01T10:{minute:02d}:00Z"
@@ -242,6 +243,15 @@ def test_a_session_timeline_reads_only_the_loads_that_hold_it(
     read = {session: [Path(file).parent.name for file in _event_files(warehouse, first, last, landed_until)]
             for session, first, last in bounds}
     assert read == {"s1": folders[0:3], "s2": folders[0:1], "s3": folders[1:2], "s4": folders[3:4]}
+
+    # a compaction killed before it removed the loads it holds: the timeline reads each event
+    # once, from the compacted load, which is the only one of the three it reads
+    killed = compact_in_a_process(warehouse, "compaction:removing", min_run=2)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    with connect_snapshot(warehouse) as con:
+        assert session_detail(con, warehouse, "s1") == detail
+    [compacted] = [Path(file).parent for file in _event_files(warehouse, *bounds[0][1:], landed_until)]
+    assert compacted.name.split("-")[1] == "compacted"
 
 
 def test_without_a_build_503_and_with_a_broken_snapshot_500(tmp_path: Path, published) -> None:

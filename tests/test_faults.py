@@ -26,6 +26,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from loaders import landing
 from loaders.faults import FAULT_ENV, PAUSE_FILE_ENV
 from loaders.generate import GeneratorConfig, generate
 from loaders.load import load_files
@@ -309,6 +310,32 @@ def test_a_build_killed_at_a_point_recovers(
     recovered = run_cli(home, "build")
     assert recovered.returncode == 0, recovered.stdout[-3000:]
     assert "was killed; recovering" in recovered.stdout
+    assert_sound(home, events, tmp_path)
+
+
+# Every run of two or more small loads is compacted: the trial's loads are a few.
+COMPACT_ALL = {"CHAT_ANALYTICS_COMPACT_MIN_LOADS": "2"}
+
+
+@pytest.mark.parametrize(
+    "point", trials(["compaction:committed"], ["compaction:staged", "compaction:removing"])
+)
+def test_a_build_killed_while_compacting_the_landing_zone_recovers(
+    point: str, home: WarehousePaths, events: Events, tmp_path: Path
+) -> None:
+    for _ in load_files([events.days[2]], home):
+        pass
+    loads = landing.visible_loads(home)
+    assert len(loads) == 2
+    killed = run_cli(home, "build", **{FAULT_ENV: point, **COMPACT_ALL})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
+    wait_for(lambda: processes_using(home.home) == [], "the killed build's dbt to exit", 10)
+    recovered = run_cli(home, "build", **COMPACT_ALL)
+    assert recovered.returncode == 0, recovered.stdout[-3000:]
+    [compacted] = landing.visible_loads(home)
+    assert (compacted.first, compacted.last) == (loads[0].first, loads[-1].last)
+    assert sorted(folder.name for folder in home.loads.iterdir()) == [
+        landing.EMPTY_LOAD_ID, compacted.folder.name]
     assert_sound(home, events, tmp_path)
 
 

@@ -1,5 +1,6 @@
 import dagster as dg
 
+from loaders.compaction import compact_landing
 from loaders.faults import reached
 from loaders.inbox import land_inbox
 from loaders.load import LoadResult
@@ -11,6 +12,8 @@ LANDING_KEYS = [
     dg.AssetKey(["landing", name]) for name in ("events", "quarantine", "conflicts", "audit")
 ]
 
+
+MIB = 1024 * 1024
 
 # One line per file landed or left waiting; the command line prints it.
 LANDING_REPORT = "report"
@@ -55,7 +58,19 @@ def land_inbox_asset(
         lines.append(line)
 
     results = land_inbox(warehouse.paths(), settings.inbox_settle_seconds, report=report)
+    # Under the build lock, before dbt reads the landing zone: see loaders.compaction.
+    compactions = compact_landing(
+        warehouse.paths(),
+        report=report,
+        small_load_bytes=int(settings.compact_small_load_mib * MIB),
+        compacted_bytes=int(settings.compact_target_mib * MIB),
+        min_run=settings.compact_min_loads,
+    )
     reached("build:landed")
-    metadata = {**_totals(results), LANDING_REPORT: dg.MetadataValue.text("\n".join(lines))}
+    metadata = {
+        **_totals(results),
+        "loads_compacted": sum(compaction.loads for compaction in compactions),
+        LANDING_REPORT: dg.MetadataValue.text("\n".join(lines)),
+    }
     for key in LANDING_KEYS:
         yield dg.MaterializeResult(asset_key=key, metadata=metadata)
