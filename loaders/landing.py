@@ -7,7 +7,8 @@ any earlier point leaves only an incomplete folder that the next load removes. O
 hold a group of files, each with its own load id and audit row; they share the load time, which
 names the folder (after the first file's load id). Loads take an
 exclusive file lock so that deduplication against earlier loads sees every committed load; they
-never touch the DuckDB warehouse file, so building and BI reads never wait for them.
+never touch the DuckDB warehouse file, so building and BI reads never wait for them. A
+compacted load (see ``compaction``) holds a span of load times and supersedes the loads in it.
 """
 
 import fcntl
