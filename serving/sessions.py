@@ -230,10 +230,11 @@ def _timeline(
                 """
                 select event_id, event_type, event_timestamp, properties
                 from read_parquet(?, union_by_name = true)
-                where session_id = ? and loaded_at <= ?
+                -- the load times bound the row groups read: a compacted load holds a long span
+                where session_id = ? and loaded_at between coalesce(?, loaded_at) and ?
                 order by event_timestamp, event_id
                 """,
-                [files, session_id, landed_until],
+                [files, session_id, record["first_loaded_at"], min(record["last_loaded_at"], landed_until)],
             ).fetchall()
         except duckdb.IOException:
             # a compaction removed a load it had just taken in: its rows are in the
