@@ -46,11 +46,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=8.0, help="how long to write events")
     parser.add_argument("--every", type=float, default=5.0, help="seconds between conversations")
+    parser.add_argument("--compact-min-loads", type=int, default=None,
+                        help="compact runs of this many small loads (2: every build compacts)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-freshness-"))
     home = scratch / "warehouse"
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("CHAT_ANALYTICS_")},
            "CHAT_ANALYTICS_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
+    if args.compact_min_loads is not None:
+        env["CHAT_ANALYTICS_COMPACT_MIN_LOADS"] = str(args.compact_min_loads)
     # dagster.yaml (one run at a time, run monitoring) as `chat-analytics build` writes it
     subprocess.run([sys.executable, "-c", "from loaders.paths import WarehousePaths\n"
                     "from orchestration.runs import prepare_dagster_home\n"
@@ -109,6 +113,8 @@ def main() -> None:
             "p50_seconds": percentile(delays, 0.5) if delays else None,
             "p95_seconds": percentile(delays, 0.95) if delays else None,
             "max_seconds": max(delays) if delays else None,
+            "compact_min_loads": args.compact_min_loads,
+            "load_folders": sum(1 for _ in (home / "landing" / "loads").iterdir()) - 1,  # not the empty load
         }
         RESULTS.mkdir(exist_ok=True)
         (RESULTS / "freshness.json").write_text(json.dumps(result, indent=2))
@@ -116,7 +122,10 @@ def main() -> None:
         (RESULTS / "freshness.md").write_text(
             f"SDK event to published snapshot, inbox sensor every 60 s, {len(written)} sessions over "
             f"{args.minutes:g} minutes: p50 {p50:.0f} s, p95 {p95:.0f} s, max {worst:.0f} s "
-            f"(target: p95 under 180 s); {len(seen)} of {len(written)} seen.\n"
+            f"(target: p95 under 180 s); {len(seen)} of {len(written)} seen. "
+            + (f"Every run of {args.compact_min_loads} small loads compacted; "
+               if args.compact_min_loads is not None else "")
+            + f"{result['load_folders']} load folders at the end.\n"
         )
         print(json.dumps(result, indent=2))
     finally:
