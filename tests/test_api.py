@@ -207,12 +207,15 @@ def test_a_session_timeline_never_holds_message_text(api: Api, published) -> Non
 
 
 def test_a_session_timeline_reads_only_the_loads_that_hold_it(
-    warehouse: WarehousePaths, tmp_path: Path
+    warehouse: WarehousePaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """s1's events come in the first and third of four loads: its timeline holds them all and
     reads the first three loads only; a load committed after the build is not in it."""
+    from loaders import landing
+    from loaders.compaction import compact_landing
     from loaders.landing import load_time_of
     from loaders.load import load_file
+    from serving import sessions
     from serving.sessions import _event_files, session_detail
 
     from .conftest import build, compact_in_a_process, event, settle, write_jsonl
@@ -252,6 +255,24 @@ def test_a_session_timeline_reads_only_the_loads_that_hold_it(
         assert session_detail(con, warehouse, "s1") == detail
     [compacted] = [Path(file).parent for file in _event_files(warehouse, *bounds[0][1:], landed_until)]
     assert compacted.name.split("-")[1] == "compacted"
+
+    # a compaction that commits and removes what the timeline had just listed: the read fails
+    # on the vanished file, and the timeline lists the loads again
+    load_file(write_jsonl(tmp_path / "later.jsonl", [event("f1", session_id="s9")]), warehouse)
+    listings = []
+
+    def listed_then_compacted(paths: WarehousePaths) -> list:
+        listing = landing.visible_loads(paths)
+        if not listings:
+            assert compact_landing(paths, report=lambda _line: None, min_run=2)
+        listings.append([load.folder for load in listing])
+        return listing
+
+    monkeypatch.setattr(sessions, "visible_loads", listed_then_compacted)
+    with connect_snapshot(warehouse) as con:
+        assert session_detail(con, warehouse, "s1") == detail
+    assert compacted in listings[0] and not compacted.exists()
+    assert len(listings) == 2 and compacted not in listings[1]
 
 
 def test_without_a_build_503_and_with_a_broken_snapshot_500(tmp_path: Path, published) -> None:
