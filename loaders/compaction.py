@@ -160,4 +160,3 @@ def _row_count(con: duckdb.DuckDBPyConnection, files: list[str]) -> int:
     return con.execute(
         "select coalesce(sum(num_rows), 0) from parquet_file_metadata(?)", [files]
     ).fetchone()[0]
-

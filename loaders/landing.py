@@ -167,26 +167,28 @@ def _spanned_loads(paths: WarehousePaths) -> list[LandedLoad]:
     return sorted(loads, key=lambda load: (load.first, load.last))
 
 
-def _is_superseded(load: LandedLoad, compacted: list[LandedLoad]) -> bool:
-    return any(
-        other.folder != load.folder and other.first <= load.first and load.last <= other.last
-        for other in compacted
-    )
+def _visible_and_superseded(paths: WarehousePaths) -> tuple[list[LandedLoad], list[LandedLoad]]:
+    loads = _spanned_loads(paths)
+    compacted = [load for load in loads if load.first != load.last]
+    visible, superseded = [], []
+    for load in loads:
+        is_superseded = any(
+            other.folder != load.folder and other.first <= load.first and load.last <= other.last
+            for other in compacted
+        )
+        (superseded if is_superseded else visible).append(load)
+    return visible, superseded
 
 
 def visible_loads(paths: WarehousePaths) -> list[LandedLoad]:
     """The committed loads in load-time order, without the empty load and without the loads a
     compacted load holds: a compaction killed after its commit leaves both for a moment, and
     readers that take no lock read the compacted copy only."""
-    loads = _spanned_loads(paths)
-    compacted = [load for load in loads if load.first != load.last]
-    return [load for load in loads if not _is_superseded(load, compacted)]
+    return _visible_and_superseded(paths)[0]
 
 
 def superseded_loads(paths: WarehousePaths) -> list[Path]:
-    loads = _spanned_loads(paths)
-    compacted = [load for load in loads if load.first != load.last]
-    return [load.folder for load in loads if _is_superseded(load, compacted)]
+    return [load.folder for load in _visible_and_superseded(paths)[1]]
 
 
 def latest_load_time(paths: WarehousePaths) -> datetime | None:
