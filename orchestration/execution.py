@@ -4,6 +4,7 @@ the warehouse's build lock."""
 import errno
 import gc
 import os
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,8 +13,11 @@ import dagster as dg
 
 from loaders.paths import WarehousePaths
 
+from .lib.dbt_results import failed_dbt_nodes
 from .lib.locks import BUILD_BUSY_EXIT_CODE, BuildInProgressError
 from .runs import acquire_build, prepare_dagster_home
+
+DBT_STEP = "dbt_models"
 
 
 class HomeNotWritableError(OSError):
@@ -70,14 +74,21 @@ def _root_message(error) -> str:
     return error.message.strip().splitlines()[0] if error else "failed"
 
 
-def summarize(result: dg.ExecuteInProcessResult) -> tuple[list[str], list[str]]:
+def summarize(
+    result: dg.ExecuteInProcessResult, dbt_failures: list[str] | None = None
+) -> tuple[list[str], list[str]]:
     """Problems that fail the build (failed steps, failed blocking checks) and warnings
-    (failed non-blocking checks), each with its reason."""
+    (failed non-blocking checks), each with its reason. A failed dbt step is told by the dbt
+    nodes that failed (``dbt_failures``), when dbt got as far as naming them."""
     problems, warnings = [], []
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             message = _root_message(event.step_failure_data.error)
-            if "DagsterAssetCheckFailedError" not in message:  # reported as the check itself
+            if "DagsterAssetCheckFailedError" in message:  # reported as the check itself
+                continue
+            if event.step_key == DBT_STEP and dbt_failures:
+                problems += [f"step '{DBT_STEP}' failed: dbt {failure}" for failure in dbt_failures]
+            else:
                 problems.append(f"step '{event.step_key}' failed: {message}")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
             evaluation = event.event_specific_data
@@ -115,6 +126,7 @@ def run_build(
     check_home_writable(paths)
     prepare_dagster_home(paths)  # for `dagster dev` on this home: one run at a time, monitored
     run_id = str(uuid.uuid4())
+    started = time.time()
     try:
         lock = acquire_build(paths, wait_seconds, run_id, report=report)
     except BuildInProgressError as busy:
@@ -140,5 +152,7 @@ def run_build(
             )
     finally:
         lock.release()
-    problems, warnings = summarize(result)
+    problems, warnings = summarize(
+        result, failed_dbt_nodes(paths.dbt_target / "run_results.json", written_since=started)
+    )
     return BuildOutcome(1 if problems else 0, run_id, problems, warnings, landing_report(result))

@@ -18,6 +18,7 @@ import duckdb
 import pytest
 
 from loaders.generate import GeneratorConfig, generate
+from loaders.load import load_files
 from loaders.paths import HOME_ENV, WarehousePaths
 from orchestration.dbt_child import dbt_standby
 from orchestration.defs.transformation.assets import DbtBuildConfig, dbt_build_args
@@ -441,6 +442,36 @@ def test_a_second_build_is_refused_while_one_runs(built_home: WarehousePaths, ca
     finally:
         holder.kill()
         holder.wait()
+
+@pytest.mark.slow
+def test_a_build_that_dbt_fails_names_the_failed_test_and_dbts_reason(
+    tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A load whose audit no longer adds up (edited after its commit) fails dbt's
+    every_load_reconciles test: the summary says which dbt node failed and why, not only that
+    the dbt process did."""
+    paths = WarehousePaths(tmp_path / "warehouse")
+    monkeypatch.setenv(HOME_ENV, str(paths.home))
+    start = datetime.now(UTC).date() - timedelta(days=2)
+    generate(GeneratorConfig(days=1, sessions_per_day=20, seed=3, start=start), tmp_path / "events")
+    list(load_files(sorted((tmp_path / "events").glob("*.jsonl")), paths))
+    (audit,) = [path for path in paths.loads.glob("*/audit.parquet") if "empty" not in path.parent.name]
+    edited = tmp_path / "audit.parquet"
+    with duckdb.connect() as con:
+        con.execute(
+            f"copy (select * replace (records_read + 1 as records_read) from read_parquet('{audit}')) "
+            f"to '{edited}' (format parquet)"
+        )
+    shutil.copyfile(edited, audit)
+    assert build(paths) == 1
+    error = capsys.readouterr().err
+    assert (
+        "build failed: step 'dbt_models' failed: dbt test every_load_reconciles: "
+        "Got 1 result, configured to fail if != 0"
+    ) in error
+    assert "The dbt CLI process" not in error
+    assert not serving_link(paths).exists()
+
 
 @pytest.mark.slow
 
