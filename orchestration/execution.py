@@ -75,19 +75,20 @@ def _root_message(error) -> str:
 
 
 def summarize(
-    result: dg.ExecuteInProcessResult, dbt_failures: list[str] | None = None
+    result: dg.ExecuteInProcessResult, dbt_failures: Callable[[], list[str]] = list
 ) -> tuple[list[str], list[str]]:
     """Problems that fail the build (failed steps, failed blocking checks) and warnings
     (failed non-blocking checks), each with its reason. A failed dbt step is told by the dbt
-    nodes that failed (``dbt_failures``), when dbt got as far as naming them."""
+    nodes that failed (``dbt_failures``, asked only then), when dbt got as far as naming them."""
     problems, warnings = [], []
     for event in result.all_events:
         if event.event_type == dg.DagsterEventType.STEP_FAILURE:
             message = _root_message(event.step_failure_data.error)
             if "DagsterAssetCheckFailedError" in message:  # reported as the check itself
                 continue
-            if event.step_key == DBT_STEP and dbt_failures:
-                problems += [f"step '{DBT_STEP}' failed: dbt {failure}" for failure in dbt_failures]
+            failed_nodes = dbt_failures() if event.step_key == DBT_STEP else []
+            if failed_nodes:
+                problems += [f"step '{DBT_STEP}' failed: dbt {node}" for node in failed_nodes]
             else:
                 problems.append(f"step '{event.step_key}' failed: {message}")
         elif event.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION:
@@ -153,6 +154,6 @@ def run_build(
     finally:
         lock.release()
     problems, warnings = summarize(
-        result, failed_dbt_nodes(paths.dbt_target / "run_results.json", written_since=started)
+        result, lambda: failed_dbt_nodes(paths.dbt_target / "run_results.json", written_since=started)
     )
     return BuildOutcome(1 if problems else 0, run_id, problems, warnings, landing_report(result))

@@ -5,7 +5,7 @@ the build's summary names the failed nodes and dbt's reasons from here."""
 import json
 from pathlib import Path
 
-FAILED_STATUSES = ("error", "fail", "runtime error")
+FAILED_STATUSES = ("error", "fail")
 MESSAGE_CHARS = 300
 
 
@@ -25,7 +25,7 @@ def failed_dbt_nodes(run_results: Path, written_since: float) -> list[str]:
             continue
         # <resource type>.<package>.<name>[.<hash>]
         parts = str(result.get("unique_id", "")).split(".")
-        resource_type, name = parts[0], ".".join(parts[2:3]) or "node"
+        resource_type, name = parts[0], parts[2] if len(parts) > 2 else "node"
         message = " ".join(
             line.strip() for line in (result.get("message") or "").splitlines() if line.strip()
         )
