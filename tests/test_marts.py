@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 import random
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from loaders.generate import GeneratorConfig, generate
 from loaders.load import load_file
 from loaders.paths import WarehousePaths
 
-from .conftest import dbt, write_jsonl
+from .conftest import dbt, event, write_jsonl
 
 MARTS = {
     "marts.fct_sessions": ["session_id"],
@@ -614,3 +615,61 @@ def test_user_number_reads_the_key_as_a_signed_integer(tmp_path: Path) -> None:
         answer = dict(con.execute(sql).fetchall())
     assert answer == {key: user_number(key) for key in keys}
     assert answer["8000000000000000"] == -(2**63) and answer["ffffffffffffffff"] == -1
+
+
+def test_the_catalog_carries_the_docs_and_a_rebuild_rewrites_only_stale_comments(tmp_path: Path) -> None:
+    """BI tools read each model's documentation as DuckDB comments. After a first build every
+    documented relation and column carries its description; when an incremental model takes
+    new rows, only the comments that no longer match are written again."""
+    paths = WarehousePaths(tmp_path / "warehouse")
+    target, logs = tmp_path / "target", tmp_path / "logs"
+
+    def build_day(number: int) -> list[str]:
+        """Land a day of one session, build it, and return the comment statements dbt ran
+        for fct_sessions."""
+        day = f"2024-05-0{number}"
+        session = {"session_id": f"s{number}"}
+        load_file(write_jsonl(tmp_path / f"day-{number}.jsonl", [
+            event(f"start-{number}", **session, event_type="session_start", timestamp=f"{day}T10:00:00Z"),
+            event(f"message-{number}", **session, timestamp=f"{day}T10:01:00Z"),
+        ]), paths)
+        shutil.rmtree(logs, ignore_errors=True)
+        dbt(paths.home, "build", "--exclude", "resource_type:unit_test", "--target-path", str(target),
+            "--log-path", str(logs), "--log-level-file", "debug", "--log-format-file", "json")
+        statements = []
+        for line in (logs / "dbt.log").read_text().splitlines():
+            record = json.loads(line)["data"]
+            if record.get("node_info", {}).get("node_name") == "fct_sessions" and "sql" in record:
+                statements += [part.strip() for part in record["sql"].split(";") if "comment on" in part]
+        return statements
+
+    first = build_day(1)
+    manifest = json.loads((target / "manifest.json").read_text())["nodes"]
+    with duckdb.connect(str(paths.database), read_only=True) as con:
+        tables = dict(con.execute(
+            "select schema_name || '.' || table_name, comment from duckdb_tables() union all "
+            "select schema_name || '.' || view_name, comment from duckdb_views() where not internal"
+        ).fetchall())
+        columns = dict(con.execute(
+            "select schema_name || '.' || table_name || '.' || column_name, comment from duckdb_columns()"
+        ).fetchall())
+    models = [node for node in manifest.values() if node["resource_type"] == "model"]
+    documented = [node for node in models if node["description"]]
+    assert len(documented) == len(models) > 20
+    for node in documented:
+        relation = f"{node['schema']}.{node['alias']}"
+        assert tables[relation] == node["description"], relation
+        for name, column in node["columns"].items():
+            assert (columns[f"{relation}.{name}"] or "") == column["description"], f"{relation}.{name}"
+    assert len(first) == 1 + len(manifest["model.chat_analytics.fct_sessions"]["columns"])
+
+    with duckdb.connect(str(paths.database)) as con:
+        con.execute("comment on column marts.fct_sessions.channel is 'edited by hand'")
+    second = build_day(2)
+    assert len(second) == 1 and "marts.fct_sessions.channel" in second[0].replace('"', "")
+    with duckdb.connect(str(paths.database), read_only=True) as con:
+        channel = con.execute(
+            "select comment from duckdb_columns() where schema_name = 'marts' "
+            "and table_name = 'fct_sessions' and column_name = 'channel'"
+        ).fetchone()[0]
+    assert channel == manifest["model.chat_analytics.fct_sessions"]["columns"]["channel"]["description"]
