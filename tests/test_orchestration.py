@@ -443,6 +443,7 @@ def test_a_second_build_is_refused_while_one_runs(built_home: WarehousePaths, ca
         holder.kill()
         holder.wait()
 
+
 @pytest.mark.slow
 def test_a_build_that_dbt_fails_names_the_failed_test_and_dbts_reason(
     tmp_path: Path, monkeypatch, capsys
@@ -474,7 +475,6 @@ def test_a_build_that_dbt_fails_names_the_failed_test_and_dbts_reason(
 
 
 @pytest.mark.slow
-
 def test_a_reader_keeps_its_snapshot_during_a_build(built_home: WarehousePaths) -> None:
     paths = built_home
     reader = subprocess.Popen(
