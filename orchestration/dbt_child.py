@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import gc
 import json
+import multiprocessing.util
 import os
 import signal
 import socket
@@ -284,6 +285,10 @@ def _stand_by(listening: int, target: Path) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     finished.set()
+    # dbt's connection locks are named semaphores, unlinked by finalizers that os._exit
+    # skips: run them, or multiprocessing's resource tracker reports the semaphores as leaked
+    # on the build's terminal
+    multiprocessing.util._run_finalizers(0)
     with contextlib.suppress(OSError):  # the command may be gone by now
         connection.sendall(str(code).encode())
     os._exit(code)

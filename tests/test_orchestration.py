@@ -167,6 +167,23 @@ def test_the_dbt_standby_runs_the_first_command_and_relays_its_streams_and_statu
         assert "Core:" in version.stdout
 
 
+def test_dbt_run_by_the_standby_ends_without_warnings_on_standard_error(tmp_path: Path) -> None:
+    """dbt's adapter takes named semaphores, which the standby's quick exit would leave to
+    multiprocessing's resource tracker, and the tracker reports them as leaked on the
+    command's standard error: the build's terminal."""
+    target = tmp_path / "dbt" / "target"
+    with dbt_standby(dbt_child_executable(), target) as standby:
+        shown = subprocess.run(
+            [dbt_child_executable(), "show", "--inline", "select 1 as one"],
+            cwd=REPO / "dbt_project", capture_output=True, text=True, timeout=300,
+            env=dict(os.environ, DBT_TARGET_PATH=str(target), DBT_PROFILES_DIR=str(REPO),
+                     CHAT_ANALYTICS_HOME=str(tmp_path)),
+        )
+        assert standby.wait(timeout=60) == 0  # the standby ran it
+    assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
+    assert shown.stderr == ""
+
+
 @pytest.mark.parametrize("file_level", ["info", "debug"])
 def test_dbt_log_file_holds_the_statements_at_debug_level_only(tmp_path: Path, file_level: str) -> None:
     target = tmp_path / "dbt" / "target"
