@@ -38,6 +38,10 @@ class Settings:
     compact_min_loads: int = 32
     compact_small_load_mib: float = 32.0
     compact_target_mib: float = 128.0
+    # Before publishing, a warehouse file with at least this share of its blocks free, and
+    # at least this many MiB, is rewritten without them (a full refresh frees about half).
+    warehouse_compact_free_share: float = 0.4
+    warehouse_compact_min_free_mib: float = 64.0
     # Dagster keeps the records of runs this recent (and always the latest few).
     run_retention_days: float = 7.0
 

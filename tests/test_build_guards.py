@@ -16,6 +16,7 @@ from loaders.inbox import incomplete_reason, scan_inbox
 from loaders.paths import WarehousePaths
 from orchestration.lib import locks, quality
 from orchestration.lib.recovery import remove_partial_snapshots, stop_orphaned_children
+from orchestration.lib.warehouse_file import PARTIAL_NAME, compact_if_sparse
 
 from .conftest import REPO, event, settle, write_jsonl
 
@@ -78,6 +79,50 @@ def test_recovery_stops_only_the_dead_builds_dbt(warehouse: WarehousePaths, tmp_
     (warehouse.serving / "analytics-1.duckdb").write_text("")
     assert remove_partial_snapshots(warehouse) == [".analytics-abc.duckdb", ".analytics-abc.duckdb.wal"]
     assert [p.name for p in warehouse.serving.iterdir()] == ["analytics-1.duckdb"]
+
+
+def warehouse_contents(database: Path) -> dict:
+    with duckdb.connect(str(database), read_only=True) as con:
+        return {
+            "rows": con.execute("select * from marts.facts order by id").fetchall(),
+            "view": con.execute("select * from marts.sampled_facts order by id").fetchall(),
+            "comments": con.execute(
+                "select table_name, column_name, comment from duckdb_columns() "
+                "where schema_name = 'marts' order by all").fetchall(),
+        }
+
+
+def test_a_sparse_warehouse_file_is_rewritten_without_its_free_blocks(
+    warehouse: WarehousePaths,
+) -> None:
+    warehouse.home.mkdir(parents=True)
+    with duckdb.connect(str(warehouse.database)) as con:
+        con.execute("create schema marts")
+        # hashes: they do not compress, so the dropped table's blocks are most of the file
+        con.execute("create table marts.facts as select range as id, hash(range) as value "
+                    "from range(1000000)")
+        con.execute("create table marts.replaced as select hash(range) as value from range(3000000)")
+        con.execute("create view marts.sampled_facts as select * from warehouse.marts.facts "
+                    "where id % 100000 = 0")
+        con.execute("comment on column marts.facts.value is 'a hash of the id'")
+    (warehouse.home / PARTIAL_NAME).write_bytes(b"left by a killed build")
+    # nothing is free yet: the file stays as it is (and a dead rewrite's file goes)
+    assert compact_if_sparse(warehouse, 0.1, 0) is None
+    assert not (warehouse.home / PARTIAL_NAME).exists()
+    with duckdb.connect(str(warehouse.database)) as con:
+        con.execute("drop table marts.replaced")  # as a full refresh drops the old tables
+    contents = warehouse_contents(warehouse.database)
+    sparse_bytes = warehouse.database.stat().st_size
+    assert compact_if_sparse(warehouse, 0.1, 1024) is None  # not enough MiB free to bother
+    assert warehouse.database.stat().st_size == sparse_bytes
+    compaction = compact_if_sparse(warehouse, 0.1, 0)
+    assert compaction is not None and compaction.free_share_before > 0.5
+    assert warehouse.database.stat().st_size < sparse_bytes / 2
+    assert compaction.mib_after * 1024 * 1024 == warehouse.database.stat().st_size
+    assert warehouse_contents(warehouse.database) == contents
+    assert ("facts", "value", "a hash of the id") in contents["comments"]
+    assert not (warehouse.home / PARTIAL_NAME).exists()
+    assert not Path(f"{warehouse.database}.wal").exists()
 
 
 def test_a_file_is_complete_when_settled_or_written_by_the_sdk(tmp_path: Path) -> None:

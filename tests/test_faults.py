@@ -33,6 +33,7 @@ from loaders.load import load_files
 from loaders.paths import HOME_ENV, WarehousePaths
 from orchestration.lib import locks
 from orchestration.lib.locks import BUILD_BUSY_EXIT_CODE
+from orchestration.lib.warehouse_file import PARTIAL_NAME
 
 from .conftest import REPO, dbt
 
@@ -191,6 +192,7 @@ def assert_sound(paths: WarehousePaths, events: Events, tmp_path: Path) -> None:
     assert (paths.home / ".build.lock").read_text() == ""
     assert not list(paths.landing_tmp.iterdir())
     assert not list(paths.serving.glob(".analytics-*"))
+    assert not (paths.home / PARTIAL_NAME).exists()
     assert len(list(paths.serving.glob("analytics-*.duckdb"))) <= 2
     assert processes_using(paths.home) == []
     # the published snapshot is what the build checked, and equals a full refresh
@@ -310,6 +312,35 @@ def test_a_build_killed_at_a_point_recovers(
     recovered = run_cli(home, "build")
     assert recovered.returncode == 0, recovered.stdout[-3000:]
     assert "was killed; recovering" in recovered.stdout
+    assert_sound(home, events, tmp_path)
+
+
+# The trial's warehouse file is small: rewrite it whenever some of it is free.
+REWRITE_SPARSE_FILE = {
+    "CHAT_ANALYTICS_WAREHOUSE_COMPACT_FREE_SHARE": "0.1",
+    "CHAT_ANALYTICS_WAREHOUSE_COMPACT_MIN_FREE_MIB": "0",
+}
+
+
+def test_a_full_refresh_killed_while_rewriting_the_warehouse_file_recovers(
+    home: WarehousePaths, events: Events, tmp_path: Path
+) -> None:
+    for _ in load_files([events.days[2]], home):
+        pass
+    before = (home.serving / "analytics.duckdb").resolve()
+    killed = run_cli(home, "build", "--full-refresh",
+                     **{FAULT_ENV: "build:warehouse_compacted", **REWRITE_SPARSE_FILE})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout[-3000:]
+    # killed between writing the new file and putting it in place: nothing published
+    assert (home.home / PARTIAL_NAME).exists()
+    assert (home.serving / "analytics.duckdb").resolve() == before
+    wait_for(lambda: processes_using(home.home) == [], "the killed build's dbt to exit", 10)
+    sparse_bytes = home.database.stat().st_size
+    recovered = run_cli(home, "build", **REWRITE_SPARSE_FILE)
+    assert recovered.returncode == 0, recovered.stdout[-3000:]
+    assert f"removed the unfinished rewrite of the warehouse file {PARTIAL_NAME}" in recovered.stdout
+    # the full refresh left a sparse file, which the recovering build rewrote
+    assert home.database.stat().st_size < sparse_bytes
     assert_sound(home, events, tmp_path)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from loaders.paths import WarehousePaths
 
 from .locks import Holder
+from .warehouse_file import partial_compaction_files
 
 CHILD_EXIT_TIMEOUT_SECONDS = 30.0
 
@@ -80,4 +81,7 @@ def recover(
         done.append(f"marked Dagster run {dead.run_id} failed and freed its slots")
     for name in remove_partial_snapshots(paths):
         done.append(f"removed the unfinished snapshot {name}")
+    for partial in partial_compaction_files(paths):
+        partial.unlink()
+        done.append(f"removed the unfinished rewrite of the warehouse file {partial.name}")
     return done

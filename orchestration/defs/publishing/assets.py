@@ -3,8 +3,10 @@ from datetime import UTC
 import dagster as dg
 
 from orchestration.defs.transformation.assets import dbt_models, is_full_refresh
+from orchestration.lib.warehouse_file import compact_if_sparse
 from orchestration.project import project_digest
 from orchestration.resources import BuildLockResource, WarehouseResource
+from orchestration.settings import settings
 from serving.dashboard import data_range
 from serving.publish import BuildRecord, connect_snapshot, publish, serving_link
 from serving.report import default_period, markdown_summary, report_data, write_report
@@ -32,11 +34,26 @@ def serving_marts(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource, build_lock: BuildLockResource
 ):
     paths = warehouse.paths()
+    # first: a snapshot is a byte copy of the file, free blocks included
+    compaction = compact_if_sparse(
+        paths,
+        settings.warehouse_compact_free_share,
+        settings.warehouse_compact_min_free_mib,
+    )
+    compacted = {}
+    if compaction is not None:
+        context.log.info(
+            f"rewrote the warehouse file without its free blocks ({compaction.free_share_before:.0%} "
+            f"of it): {compaction.mib_before:,.0f} -> {compaction.mib_after:,.0f} MiB"
+        )
+        compacted = {"warehouse_file_mib_before": compaction.mib_before,
+                     "warehouse_file_mib_after": compaction.mib_after}
     row_counts = publish(paths, _build_record(context))
     context.log.info(f"published {len(row_counts)} tables to {serving_link(paths)}")
     return dg.MaterializeResult(
         metadata={
             "path": str(serving_link(paths)),
+            **compacted,
             **{f"rows.{name}": count for name, count in row_counts.items()},
         }
     )
