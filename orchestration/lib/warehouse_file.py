@@ -19,7 +19,8 @@ from pathlib import Path
 import duckdb
 
 from loaders.faults import reached
-from loaders.paths import WarehousePaths
+from loaders.landing import fsync_folder
+from loaders.paths import WarehousePaths, sql_string
 
 PARTIAL_NAME = ".warehouse-compacting.duckdb"
 MIB = 1024 * 1024
@@ -64,7 +65,7 @@ def compact_if_sparse(
         free_share = free_blocks / total_blocks if total_blocks else 0.0
         if free_share < min_free_share or free_blocks * block_size < min_free_mib * MIB:
             return None
-        con.execute(f"attach '{partial}' as compacted")
+        con.execute(f"attach {sql_string(str(partial))} as compacted")
         con.execute(f"copy from database {catalog} to compacted")
         con.execute("detach compacted")
     with partial.open("rb") as handle:
@@ -72,9 +73,5 @@ def compact_if_sparse(
     reached("build:warehouse_compacted")
     mib_before = database.stat().st_size / MIB
     os.replace(partial, database)
-    directory = os.open(paths.home, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_folder(paths.home)
     return Compaction(mib_before, database.stat().st_size / MIB, free_share)
