@@ -54,6 +54,8 @@ def compact_if_sparse(
         leftover.unlink()
     partial = paths.home / PARTIAL_NAME
     with duckdb.connect(str(database), config={"memory_limit": MEMORY_LIMIT}) as con:
+        # past two seconds DuckDB would draw a progress bar into the build's output
+        con.execute("set enable_progress_bar = false")
         # the write-ahead log folded in first: the rename below leaves no log beside the file
         con.execute("checkpoint")
         catalog = con.execute("select current_database()").fetchone()[0]
