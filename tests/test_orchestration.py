@@ -184,6 +184,30 @@ def test_dbt_run_by_the_standby_ends_without_warnings_on_standard_error(tmp_path
     assert shown.stderr == ""
 
 
+@pytest.mark.parametrize(("setting", "expected"), [(None, "2.7 GiB"), ("1500MB", "1.3 GiB")])
+def test_dbt_opens_the_warehouse_with_the_configured_memory_limit(
+    tmp_path: Path, setting: str | None, expected: str
+) -> None:
+    """3GB by default (fct_sessions' aggregate stays in memory at 16M events);
+    CHAT_ANALYTICS_DUCKDB_MEMORY_LIMIT sets another. DuckDB reports it in GiB."""
+    env = {key: value for key, value in os.environ.items() if key != "CHAT_ANALYTICS_DUCKDB_MEMORY_LIMIT"}
+    if setting is not None:
+        env["CHAT_ANALYTICS_DUCKDB_MEMORY_LIMIT"] = setting
+    env.update(DBT_TARGET_PATH=str(tmp_path / "target"), DBT_LOG_PATH=str(tmp_path / "target"),
+               DBT_PROFILES_DIR=str(REPO), CHAT_ANALYTICS_HOME=str(tmp_path), DBT_LOG_FORMAT="json")
+    shown = subprocess.run(
+        [dbt_child_executable(), "show", "--inline", "select current_setting('memory_limit') as memory_limit",
+         "--output", "json"],
+        cwd=REPO / "dbt_project", env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
+    previews = [
+        json.loads(line)["data"]["preview"] for line in shown.stdout.splitlines()
+        if line.startswith("{") and "preview" in json.loads(line).get("data", {})
+    ]
+    assert previews and json.loads(previews[0]) == [{"memory_limit": expected}]
+
+
 @pytest.mark.parametrize("file_level", ["info", "debug"])
 def test_dbt_log_file_holds_the_statements_at_debug_level_only(tmp_path: Path, file_level: str) -> None:
     target = tmp_path / "dbt" / "target"
