@@ -537,7 +537,9 @@ def test_a_reader_keeps_its_snapshot_during_a_build(built_home: WarehousePaths) 
     )
     try:
         first = reader.stdout.readline().strip()
-        _generate_into_inbox(paths, seed=3, days=1, start=datetime.now(UTC).date() - timedelta(days=2))
+        # a seed of its own: the module's other tests land seeds 1 to 4, and a seed's event ids
+        # repeat whatever the day, so their copies would change nothing on a quiet weekday
+        _generate_into_inbox(paths, seed=5, days=1, start=datetime.now(UTC).date() - timedelta(days=2))
         assert build(paths) == 0
         reader.stdin.write("\n")
         reader.stdin.flush()
