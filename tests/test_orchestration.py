@@ -201,10 +201,8 @@ def test_dbt_opens_the_warehouse_with_the_configured_memory_limit(
         cwd=REPO / "dbt_project", env=env, capture_output=True, text=True, timeout=300,
     )
     assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr[-2000:]
-    previews = [
-        json.loads(line)["data"]["preview"] for line in shown.stdout.splitlines()
-        if line.startswith("{") and "preview" in json.loads(line).get("data", {})
-    ]
+    events = [json.loads(line) for line in shown.stdout.splitlines() if line.startswith("{")]
+    previews = [event["data"]["preview"] for event in events if "preview" in event.get("data", {})]
     assert previews and json.loads(previews[0]) == [{"memory_limit": expected}]
 
 
